@@ -1,0 +1,21 @@
+"""pdec: compile a linear physical PDE into a generative model (GenPhys, PFGM++, diffusion)."""
+
+from .errors import (
+    ConfigError,
+    InvalidPDEError,
+    NonlinearPDEError,
+    NotGenerativeError,
+    ParameterError,
+    ParseError,
+    PdecError,
+    UnsupportedOperatorError,
+)
+from .pde import PDE, dt, fraclap, lap, param, phi, t
+
+__all__ = [
+    "PDE", "dt", "fraclap", "lap", "param", "phi", "t",
+    "PdecError", "ParseError", "NonlinearPDEError", "InvalidPDEError", "UnsupportedOperatorError",
+    "ParameterError", "NotGenerativeError", "ConfigError",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Runtime torch code: copied verbatim into every emitted package (imports only torch, math)."""
