@@ -1,0 +1,203 @@
+"""Built-in data sets, the .npy loader, EDM normalisation and the sliced Wasserstein metric.
+
+Imports only numpy, torch and math: this file is copied verbatim into every emitted package.
+
+Toy sets (2-D): moons, circles, 8gaussians, checkerboard, swissroll, drawn from a seeded numpy
+Generator, so the same (name, n, seed) gives the same array on every machine. Image-like data
+(digits, or any [n, ...] array from a .npy file) is loaded from disk with allow_pickle=False.
+
+Normalisation (EDM): x_n = (x - mean) / scale with a per-coordinate mean and one scalar scale
+chosen so that the root-mean-square coordinate of x_n is sigma_data (0.5, EDM's value).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+#: the per-coordinate RMS of normalised data (EDM's sigma_data)
+SIGMA_DATA = 0.5
+
+TOY_SETS = ("moons", "circles", "8gaussians", "checkerboard", "swissroll")
+IMAGE_SETS = ("digits",)
+BUILTIN_SETS = TOY_SETS + IMAGE_SETS
+
+#: the digits split of BENCHMARKS.md: permutation seed 7, 1400 train / 397 held out
+DIGITS_SPLIT_SEED = 7
+DIGITS_N_TRAIN = 1400
+
+
+def _moons(rng: np.random.Generator, n: int) -> np.ndarray:
+    n_out = n // 2
+    n_in = n - n_out
+    a = rng.uniform(0.0, math.pi, n_out)
+    b = rng.uniform(0.0, math.pi, n_in)
+    outer = np.stack([np.cos(a), np.sin(a)], 1)
+    inner = np.stack([1.0 - np.cos(b), 0.5 - np.sin(b)], 1)
+    x = np.concatenate([outer, inner], 0)
+    return x + 0.05 * rng.standard_normal(x.shape)
+
+
+def _circles(rng: np.random.Generator, n: int) -> np.ndarray:
+    n_out = n // 2
+    a = rng.uniform(0.0, 2.0 * math.pi, n)
+    radius = np.where(np.arange(n) < n_out, 1.0, 0.5)
+    x = radius[:, None] * np.stack([np.cos(a), np.sin(a)], 1)
+    return x + 0.05 * rng.standard_normal(x.shape)
+
+
+def _eight_gaussians(rng: np.random.Generator, n: int) -> np.ndarray:
+    k = rng.integers(0, 8, n)
+    angle = k * (2.0 * math.pi / 8.0)
+    centres = 2.0 * np.stack([np.cos(angle), np.sin(angle)], 1)
+    return centres + 0.1 * rng.standard_normal((n, 2))
+
+
+def _checkerboard(rng: np.random.Generator, n: int) -> np.ndarray:
+    # 4 x 4 board on [-2, 2]^2, mass on the squares whose integer coordinates have even sum
+    u = rng.uniform(-2.0, 2.0, n)
+    row = rng.integers(0, 2, n) * 2  # 0 or 2
+    col = np.floor(u)  # -2, -1, 0, 1
+    shift = np.mod(col, 2.0)  # 0 for even columns, 1 for odd
+    v = rng.uniform(0.0, 1.0, n) + row + shift - 2.0
+    return np.stack([u, v], 1)
+
+
+def _swissroll(rng: np.random.Generator, n: int) -> np.ndarray:
+    s = 1.5 * math.pi * (1.0 + 2.0 * rng.uniform(0.0, 1.0, n))
+    x = np.stack([s * np.cos(s), s * np.sin(s)], 1) / 5.0
+    return x + 0.1 * rng.standard_normal(x.shape)
+
+
+_TOYS = {
+    "moons": _moons,
+    "circles": _circles,
+    "8gaussians": _eight_gaussians,
+    "checkerboard": _checkerboard,
+    "swissroll": _swissroll,
+}
+
+
+def make_toy(name: str, n: int, seed: int) -> np.ndarray:
+    """n points of the 2-D toy set ``name`` (float32 [n, 2]); deterministic in (name, n, seed)."""
+    if name not in _TOYS:
+        raise ValueError(f"unknown toy data set {name!r}; known: {', '.join(TOY_SETS)}")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return _TOYS[name](rng, n).astype(np.float32)
+
+
+def load_npy(path: str) -> np.ndarray:
+    """A numeric [n, ...] array from a .npy file (no pickles), as float32."""
+    x = np.load(path, allow_pickle=False)
+    if x.ndim < 2 or x.shape[0] < 2:
+        raise ValueError(f"{path}: expected an array of shape [n, ...] with n >= 2, got {x.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"{path}: expected a numeric array, got dtype {x.dtype}")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{path}: the array holds NaN or inf")
+    return x
+
+
+def digits_from_counts(counts: np.ndarray) -> np.ndarray:
+    """sklearn's 8x8 digits (pixel counts 0..16) as float32 [n, 1, 8, 8] scaled to [-1, 1]."""
+    x = np.asarray(counts, dtype=np.float32).reshape(-1, 1, 8, 8)
+    return x / 8.0 - 1.0
+
+
+def split_train_test(x: np.ndarray, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation of the rows, cut into (train, held out)."""
+    perm = np.random.Generator(np.random.PCG64(seed)).permutation(x.shape[0])
+    return x[perm[:n_train]], x[perm[n_train:]]
+
+
+def load_dataset(name: str | None, path: str | None, split: str = "train", n_toy: int = 20000,
+                 seed: int = 0) -> np.ndarray:
+    """The raw (unnormalised) data: a built-in set by ``name`` or an [n, ...] array from ``path``.
+
+    Toy sets draw the training split with ``seed`` and the held-out split with ``seed + 1``;
+    digits (``path`` points at the shipped digits.npy of pixel counts) use BENCHMARKS.md's split;
+    a user .npy is used whole for both splits.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name in _TOYS:
+        return make_toy(name, n_toy, seed if split == "train" else seed + 1)
+    if name == "digits":
+        if path is None:
+            raise ValueError("digits need the path of the shipped digits.npy")
+        x = digits_from_counts(np.load(path, allow_pickle=False))
+        train, test = split_train_test(x, DIGITS_N_TRAIN, DIGITS_SPLIT_SEED)
+        return train if split == "train" else test
+    if name is not None:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(BUILTIN_SETS)}")
+    if path is None:
+        raise ValueError("give a data set name or a .npy path")
+    return load_npy(path)
+
+
+def normalisation(x: np.ndarray, sigma_data: float = SIGMA_DATA) -> tuple[np.ndarray, float]:
+    """(mean, scale) with (x - mean)/scale centred and of per-coordinate RMS sigma_data."""
+    x64 = np.asarray(x, dtype=np.float64)
+    mean = x64.mean(0)
+    rms = math.sqrt(float(((x64 - mean) ** 2).mean()))
+    if not rms > 0.0:
+        raise ValueError("the data has zero variance")
+    return mean.astype(np.float32), rms / sigma_data
+
+
+def normalise(x: np.ndarray, mean: np.ndarray, scale: float) -> np.ndarray:
+    """(x - mean) / scale, float32."""
+    return ((np.asarray(x, dtype=np.float64) - mean) / scale).astype(np.float32)
+
+
+def denormalise(x, mean, scale):
+    """x * scale + mean (numpy or torch)."""
+    if isinstance(x, torch.Tensor):
+        return x * scale + torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+    return np.asarray(x) * scale + mean
+
+
+def top_eigenvalue(x: torch.Tensor, iters: int = 100) -> float:
+    """The largest eigenvalue of the covariance of the rows of x (flattened), float64.
+
+    Exact (eigvalsh) up to 4096 coordinates; power iteration with a fixed start beyond.
+    """
+    z = x.reshape(x.shape[0], -1).to(torch.float64)
+    z = z - z.mean(0)
+    n, dim = z.shape
+    if dim <= 4096:
+        return float(torch.linalg.eigvalsh(z.T @ z / n)[-1])
+    v = torch.ones(dim, dtype=torch.float64, device=z.device) / math.sqrt(dim)
+    lam = 0.0
+    for _ in range(iters):
+        w = z.T @ (z @ v) / n
+        lam = float(w.norm())
+        v = w / lam
+    return lam
+
+
+def sliced_w2(a, b, n_proj: int = 256, seed: int = 0) -> float:
+    """Sliced 2-Wasserstein distance between two samples (rows, flattened).
+
+    SW2^2 = mean over n_proj seeded random unit directions of W2^2 of the 1-D projections;
+    the 1-D W2 compares 1000 matched quantiles, so the two samples may differ in size.
+    """
+    a = torch.as_tensor(np.asarray(a), dtype=torch.float64).reshape(len(a), -1)
+    b = torch.as_tensor(np.asarray(b), dtype=torch.float64).reshape(len(b), -1)
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(a.shape[1], n_proj, generator=g, dtype=torch.float64)
+    theta = theta / theta.norm(dim=0, keepdim=True)
+    q = (torch.arange(1000, dtype=torch.float64) + 0.5) / 1000
+    pa = torch.quantile(a @ theta, q, dim=0)
+    pb = torch.quantile(b @ theta, q, dim=0)
+    return float(((pa - pb) ** 2).mean().sqrt())
+
+
+def fit_gaussian(x, n: int, seed: int = 0) -> np.ndarray:
+    """n draws from the Gaussian with the mean and covariance of the rows of x (the baseline)."""
+    z = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return rng.multivariate_normal(z.mean(0), np.cov(z, rowvar=False), size=n, method="eigh")

@@ -1,0 +1,110 @@
+"""EDM preconditioning of a denoiser D(x, sigma), the training distribution of sigma and the loss.
+
+Imports only torch and math: this file is copied verbatim into every emitted package.
+
+EDM (Karras et al. 2022), with sigma = sigma(t) the kernel's per-coordinate scale (DESIGN.md 6):
+
+    D(x, sigma) = c_skip x + c_out F(c_in x, c_noise),
+    c_skip = sd^2 / (s^2 + sd^2),  c_out = s sd / sqrt(s^2 + sd^2),  c_in = 1 / sqrt(s^2 + sd^2),
+    c_noise = ln(sigma) / 4,        loss weight lambda = (s^2 + sd^2) / (s sd)^2,
+
+with sd = sigma_data and s = sigma for a Gaussian kernel. A scale mixture x = y + sqrt(S) xi puts
+some points at |x - y| >> sigma (heavy tails: PFGM, D = 1), where these coefficients ask the
+network for outputs of size |x| / sigma. The outlier-aware scale replaces s^2 + sd^2 by
+
+    (s^2 + sd^2) max(1, rho / q_N),   rho = |x|^2 / (N (s^2 + sd^2)),
+
+where q_N is the 1 - 1e-3 quantile of chi^2_N / N (Wilson-Hilferty): a Gaussian kernel on data of
+RMS sd exceeds it for about one point in a thousand, so the rule leaves EDM unchanged on ordinary
+chi-square fluctuations and acts only on points a Gaussian kernel would not produce.
+The network still sees c_noise = ln(sigma) / 4 of the kernel's own sigma.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+#: EDM's training distribution: ln sigma ~ N(P_MEAN, P_STD^2)
+P_MEAN = -1.2
+P_STD = 1.2
+#: the standard normal quantile of the outlier threshold (1 - 1e-3)
+OUTLIER_Z = 3.090232306167813
+
+
+def chi2_quantile_per_dim(n_dim: int, z: float = OUTLIER_Z) -> float:
+    """The quantile of chi^2_N / N at standard-normal level z (Wilson-Hilferty approximation)."""
+    h = 2.0 / (9.0 * n_dim)
+    return (1.0 - h + z * math.sqrt(h)) ** 3
+
+
+class Precond(nn.Module):
+    """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise) around a backbone F(x, c_noise).
+
+    ``backbone(x, c_noise)`` takes x of the data's shape [B, ...] and c_noise of shape [B]
+    and returns a tensor of x's shape. ``outlier_aware`` switches on the outlier-aware scale.
+    """
+
+    def __init__(self, backbone: nn.Module, n_dim: int, sigma_data: float = 0.5, outlier_aware: bool = True):
+        super().__init__()
+        self.backbone = backbone
+        self.n_dim = int(n_dim)
+        self.sigma_data = float(sigma_data)
+        self.outlier_aware = bool(outlier_aware)
+        self.q = chi2_quantile_per_dim(self.n_dim)
+
+    def scale2(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """s^2 + sd^2 per sample, shape [B] (inflated on outliers when outlier_aware)."""
+        v = sigma.to(torch.float32) ** 2 + self.sigma_data**2
+        if self.outlier_aware:
+            rho = x.reshape(x.shape[0], -1).to(torch.float32).square().sum(1) / (self.n_dim * v)
+            v = v * torch.clamp(rho / self.q, min=1.0)
+        return v
+
+    def coefficients(self, x: torch.Tensor, sigma: torch.Tensor):
+        """(c_skip, c_out, c_in, weight) per sample, each of shape [B]."""
+        sd2 = self.sigma_data**2
+        v = self.scale2(x, sigma)
+        s2 = v - sd2  # the effective sigma^2 (sigma^2 itself unless inflated)
+        c_skip = sd2 / v
+        c_out = torch.sqrt(s2 * sd2 / v)
+        c_in = torch.rsqrt(v)
+        weight = v / (s2 * sd2)
+        return c_skip, c_out, c_in, weight
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sigma = sigma.reshape(-1).to(torch.float32).expand(x.shape[0])
+        c_skip, c_out, c_in, _ = self.coefficients(x, sigma)
+        view = (-1,) + (1,) * (x.ndim - 1)
+        F = self.backbone((c_in.view(view) * x).to(x.dtype), (torch.log(sigma) / 4).to(x.dtype))
+        return c_skip.view(view) * x + c_out.view(view) * F.to(torch.float32)
+
+
+def sample_train_sigma(n: int, generator: torch.Generator | None = None, device=None,
+                       sigma_hi: float | None = None, p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:
+    """n training sigmas, float64: ln sigma ~ N(p_mean, p_std^2), truncated to sigma < sigma_hi if given.
+
+    Inverse-CDF sampling of the (truncated) normal, so the truncation is exact and never a clamp.
+    """
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device if generator else device)
+    if sigma_hi is not None:
+        u = u * 0.5 * (1.0 + math.erf((math.log(sigma_hi) - p_mean) / (p_std * math.sqrt(2.0))))
+    u = u.clamp(min=1e-300)  # u = 0 has probability 2^-53; ndtri(0) would be -inf
+    sigma = torch.exp(p_mean + p_std * torch.special.ndtri(u))
+    return sigma.to(device) if device is not None else sigma
+
+
+def edm_loss(net: nn.Module, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """EDM's weighted denoising loss, mean over the batch: lambda(sigma) |D(x, sigma) - target|^2 / N.
+
+    ``net`` is a :class:`Precond` (or a DistributedDataParallel around one); ``target`` the
+    denoiser target x - u / a(t) of the kernel.
+    """
+    inner = net.module if hasattr(net, "module") else net
+    sigma32 = sigma.to(torch.float32)
+    D = net(x, sigma32)
+    _, _, _, weight = inner.coefficients(x, sigma32)
+    err = (D - target.to(D.dtype)).reshape(x.shape[0], -1).square().mean(1)
+    return (weight * err).mean()
