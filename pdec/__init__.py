@@ -1,5 +1,6 @@
 """pdec: compile a linear physical PDE into a generative model (GenPhys, PFGM++, diffusion)."""
 
+from .compiler import Compiled, compile_pde
 from .errors import (
     ConfigError,
     InvalidPDEError,
@@ -13,7 +14,7 @@ from .errors import (
 from .pde import PDE, dt, fraclap, lap, param, phi, t
 
 __all__ = [
-    "PDE", "dt", "fraclap", "lap", "param", "phi", "t",
+    "compile_pde", "Compiled", "PDE", "dt", "fraclap", "lap", "param", "phi", "t",
     "PdecError", "ParseError", "NonlinearPDEError", "InvalidPDEError", "UnsupportedOperatorError",
     "ParameterError", "NotGenerativeError", "ConfigError",
 ]

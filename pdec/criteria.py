@@ -157,29 +157,30 @@ def c1(pde: PDE, kernel: Kernel | None, no_kernel_reason: str, dim: int | None) 
     if kernel is None:
         return Criterion("no", f"no point-source density: {no_kernel_reason}", decided_by="numeric")
     where = f"in N = {dim}" if dim else "in every dimension"
+    note = kernel.note or ""
     if kernel.law is not None and kernel.positive:
-        if kernel.t_max_bound is None:
-            return Criterion("yes", f"the kernel is a Gaussian scale mixture (law of S_t: {kernel.law}), "
-                             f"hence a probability density {where}", decided_by="symbolic")
+        return Criterion("yes", f"the kernel is a Gaussian scale mixture (law of S_t: {kernel.law}), "
+                         f"hence a probability density {where}", decided_by="symbolic")
     if kernel.law is not None and kernel.positive is None:
-        cond = sp.sstr(kernel.law.condition)
-        return Criterion("conditional", f"the kernel is a {kernel.law.name} law only when {cond}; "
-                         "otherwise it is signed", decided_by="symbolic", regime=cond)
-    if kernel.t_max_bound is not None and kernel.positive is not False:
-        tb = sp.sstr(kernel.t_max_bound)
-        return Criterion("conditional", f"p >= 0 only for t < {tb}: {kernel.note}", decided_by="numeric",
-                         regime=f"t < {tb}")
+        cond = sp.sstr(sp.simplify(kernel.law.condition))
+        return Criterion("conditional", f"the kernel is a {kernel.law.name} law (a probability density) only "
+                         f"when {cond}; otherwise it is signed", decided_by="symbolic", regime=cond)
+    if kernel.positive is False:
+        return Criterion("no", "the kernel changes sign, so it is not a probability path: "
+                         + (note or "negative mass found in its real-space form"), decided_by="numeric")
     if kernel.t_max_bound is not None:
         tb = sp.sstr(kernel.t_max_bound)
-        return Criterion("conditional", f"the mass vanishes at t = {tb} and the kernel is signed there; "
-                         f"{kernel.note}", decided_by="numeric", regime=f"t < {tb}")
-    if kernel.positive is False:
-        return Criterion("no", f"the kernel changes sign {where.replace('in every', 'in')}: "
-                         + (kernel.note or "a signed kernel is not a probability path"), decided_by="numeric")
+        return Criterion("conditional", f"p >= 0 needs t < {tb}: {note}", decided_by="symbolic",
+                         regime=f"t < {tb}")
     if kernel.positive is None:
-        return Criterion("conditional", "the kernel is positive only in a regime: " + (kernel.note or
-                         "its negative part shrinks as t grows (a signed wavefront of weight ~exp(-eps t))"),
-                         decided_by="numeric", regime=kernel.note or None)
+        regime = None
+        if kernel.t_min is not None:
+            regime = f"t >= {sp.sstr(kernel.t_min)}"
+            names = sorted(s.name for s in kernel.t_min.free_symbols)
+            if names:
+                regime = "large " + ", ".join(names) + f" ({regime})"
+        return Criterion("conditional", "the kernel is a density only in a regime: " + note,
+                         decided_by="numeric", regime=regime)
     return Criterion("yes", f"the kernel is non-negative {where} (numerical check of its real-space form)",
                      decided_by="numeric")
 

@@ -101,8 +101,8 @@ MAX_PROBES = 64
 def probe_values(params: tuple[sp.Symbol, ...], given: dict | None = None) -> list[dict]:
     """Numeric parameter assignments on which numeric checks run.
 
-    ``given`` maps parameter symbols to numbers and is kept; free parameters run over PARAM_PROBES (a product grid, thinned
-    deterministically when it would exceed MAX_PROBES combinations).
+    ``given`` maps parameter symbols to numbers and is kept; free parameters run over PARAM_PROBES
+    (a product grid, thinned deterministically when it would exceed MAX_PROBES combinations).
     """
     given = dict(given or {})
     free = [p for p in params if p not in given]

@@ -92,7 +92,8 @@ class Kernel:
 
     ``positive``: True (a probability kernel in every dimension, or in ``dim``), False (signed),
     None (conditional: see ``note``). ``t_max_bound``: the largest t for which the kernel is a
-    density (Helmholtz: the mass cos(k0 t) vanishes at pi/(2 k0)), or None.
+    density (Helmholtz: the mass cos(k0 t) vanishes at pi/(2 k0)), or None. ``t_min``: where a
+    signed wavefront fades below NEG_TOL of the mass (dissipative wave: log(1/NEG_TOL)/eps), or None.
     """
 
     regime: str
@@ -106,6 +107,7 @@ class Kernel:
     augment_dim: int | None
     note: str
     values: tuple[tuple[sp.Symbol, Any], ...] = field(default=())
+    t_min: sp.Expr | None = None
 
     # ---- runtime (torch), the API shared with the emitted kernel.py ----
     @cached_property
@@ -278,7 +280,15 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
         PS = sp.diff(disp.P, S)
         w = [sp.simplify(A.subs(S, sj) / PS.subs(S, sj)) for sj in s_kept]
         total = sp.simplify(sum(w))
-        p_hat = sp.simplify(sum(wj * sp.exp(sj * t) for wj, sj in zip(w, s_kept)) / total)
+        if len(s_kept) == 2:  # e^{at} (cosh(bt) + d sinh(bt)), s = a +- b, d = (w1 - w2)/(w1 + w2)
+            a = sp.simplify((s_kept[0] + s_kept[1]) / 2)
+            b = sp.simplify((s_kept[0] - s_kept[1]) / 2)
+            d = sp.simplify((w[0] - w[1]) / total)
+            if sp.Add.make_args(sp.expand(b))[0].could_extract_minus_sign():
+                b, d = -b, -d
+            p_hat = sp.exp(a * t) * (sp.cosh(b * t) + d * sp.sinh(b * t))
+        else:
+            p_hat = sp.simplify(sum(wj * sp.exp(sj * t) for wj, sj in zip(w, s_kept)) / total)
         mass = _limit0(p_hat)
         psi = None
     note = ""
@@ -304,21 +314,49 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
         if psi is not None and not note:
             law, why = recognise(psi)
     positive: bool | None
+    t_min = None
     if law is not None:
         positive = True if law.condition is True or law.condition == sp.true else None
     elif "not positive definite" in why:
         positive = False
     else:
-        positive = _numeric_positivity(q, pde.params, values, dim, t_max)
+        wave = _wavefront(p_hat, s_kept, pde.params, values) if regime == "hyperbolic" else None
+        if wave is not None and (dim is None or dim >= 2):
+            positive, t_min, text = wave
+            note += text
+        elif t_max is not None:
+            positive = None  # a density at most for t < t_max: the mass says it
+        else:
+            positive = _numeric_positivity(q, pde.params, values, dim, t_max)
     if law is None and why:
         note += why + ". "
     return Kernel(regime=regime, kept=s_kept, fourier=p_hat, mass=mass, q=q, law=law, positive=positive,
-                  t_max_bound=t_max, augment_dim=augment_dim, note=note.strip(),
+                  t_max_bound=t_max, t_min=t_min, augment_dim=augment_dim, note=note.strip(),
                   values=tuple(values.items())), ""
 
 
 #: relative negative mass below which a kernel counts as positive
 NEG_TOL = 1e-3
+
+
+def _wavefront(p_hat, kept, params, values) -> tuple[bool | None, sp.Expr | None, str] | None:
+    """Kernels that do not decay in k carry a wavefront (a derivative of a delta shell at |x - y| ~ t),
+    signed in N >= 2. Its weight is the envelope exp(Re(a) t), a = (s_1 + s_2)/2 the mean growth rate.
+    Returns (positive, t_min, note), or None when the kernel decays in k (no wavefront)."""
+    v = probe_values(params, values)[0]
+    qf = _numeric_q(p_hat, v)
+    big = np.array([1e4, 1e4 + 0.37, 1e5 + 0.11])
+    if max(np.abs(qf(big, 1.0)).max(), np.abs(qf(big, 0.1)).max()) < 1e-9:
+        return None
+    a = sp.simplify(sp.re(sp.expand_complex(sum(kept) / len(kept))).subs(k, 0))
+    weight = sp.exp(a * t)
+    if not (a.is_negative or (a.is_number and a < 0)):
+        return False, None, (f"a wavefront of weight {sp.sstr(weight)} that never fades: the kernel is signed "
+                             "in N >= 2 (in N = 1 it is two atoms). ")
+    t_min = sp.simplify(sp.log(1 / sp.Float(NEG_TOL, 3)) / -a)
+    return None, t_min, (f"in N >= 2 the kernel carries a signed wavefront of weight {sp.sstr(weight)}; it is a "
+                         f"density to within {NEG_TOL:g} of its mass for t >= {sp.sstr(t_min)} (large "
+                         f"{', '.join(sorted(s.name for s in a.free_symbols)) or 'damping'}). ")
 
 
 def _numeric_positivity(q, params, values, dim, t_max) -> bool | None:
@@ -327,15 +365,15 @@ def _numeric_positivity(q, params, values, dim, t_max) -> bool | None:
         from . import green
     except ImportError:  # pragma: no cover - green is part of pdec
         return None
-    dims = [dim] if dim else [2, 3]
+    dims = [dim] if dim else [2]
     verdicts = []
-    for v in probe_values(params, values)[:5]:
+    for v in probe_values(params, values)[:2]:
         tb = float(t_max.subs(v)) if t_max is not None else None
         ts = [0.1, 0.5, 2.0] if tb is None else [0.2 * tb, 0.5 * tb, 0.9 * tb]
         qfun = _numeric_q(q, v)
         for N in dims:
             try:
-                neg = [green.negative_mass(qfun, tt, N) for tt in ts]
+                neg = [green.negative_mass(qfun, tt, N, mollify=0.05 * tt) for tt in ts]
             except (ValueError, ArithmeticError):
                 return None
             verdicts.append(tuple(x <= NEG_TOL for x in neg))
