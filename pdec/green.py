@@ -425,22 +425,26 @@ def _first_k_below(w: Callable, level: float) -> float:
 def positivity_at(q: Callable, t: float, N: int, *, r_max: float | None = None, mollify: float = 0.0,
                   breakpoints: Iterable[float] = (), n_r: int | None = None) -> Positivity:
     """Sample p(r) (mollified by a Gaussian of std ``mollify``) on a uniform grid of [0, r_max] and
-    measure its negative part. Defaults: r_max = 12 / k_half + 8 mollify, with k_half where |q| first
-    falls to half its mass (the kernel's length scale); grid step pi / (8 k_1e-3) (k_1e-3 where |q| falls
-    below 1e-3 of its mass, the finest scale), between 800 and 40000 points."""
+    measure its negative part (trapezoid rule).
+
+    Defaults: r_max = 24 / k_half + 8 mollify, with k_half where |q| first falls to half its mass (the
+    kernel's length scale; for kernels supported in r <= t, such as waves, pass r_max = t + 12 mollify,
+    much cheaper); grid step pi / (8 k_fine), k_fine where |q| falls below 1e-6 of its mass (the finest
+    scale of any feature carrying > 1e-6 of the mass), 800 to 40000 points. Heavy-tailed signed kernels
+    (exp(-t k^3): a negative r^-(N+3) tail) lose the part of their negative mass beyond r_max.
+    """
     w = _mollified(q, float(t), float(mollify))
     mass = _mass(w)
     if not mass > 0:
         raise ValueError(f"the kernel's mass q(0, t) = {mass} is not positive at t = {t}")
     if r_max is None:
-        r_max = 12 / _first_k_below(w, 0.5 * mass) + 8 * mollify
+        r_max = 24 / _first_k_below(w, 0.5 * mass) + 8 * mollify
     if n_r is None:
-        dr = math.pi / (8 * _first_k_below(w, 1e-3 * mass))
+        dr = math.pi / (8 * _first_k_below(w, 1e-6 * mass))
         n_r = int(min(max(math.ceil(r_max / dr) + 1, 800), 40000))
     rr = np.linspace(0.0, r_max, n_r)
     p = radial_inverse_fourier(q, t, rr, N, mollify=mollify, breakpoints=breakpoints)
-    shell = sphere_area(N) * rr ** (N - 1)
-    neg = np.trapezoid(np.maximum(-p, 0.0) * shell, rr) / mass
+    neg = np.trapezoid(np.maximum(-p, 0.0) * sphere_area(N) * rr ** (N - 1), rr) / mass
     pmax = float(p.max())
     bad = np.nonzero(p < -1e-9 * pmax)[0]
     r_neg = None
