@@ -308,7 +308,7 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
         if regime != "elliptic":
             raise InvalidPDEError("augment_dim applies to elliptic problems in t (Poisson, Yukawa)")
         p_hat, mass, law = _augmented(disp.P, s_kept[0], augment_dim)
-        q = sp.simplify(p_hat / mass)
+        q = p_hat / mass  # no simplify: K_{D/2} of half-integer order expands into 2^D terms
     else:
         q = sp.exp(psi * t) if psi is not None and not note else sp.simplify(p_hat / mass)
         if psi is not None and not note:
@@ -353,7 +353,7 @@ def _wavefront(p_hat, kept, params, values) -> tuple[bool | None, sp.Expr | None
     if not (a.is_negative or (a.is_number and a < 0)):
         return False, None, (f"a wavefront of weight {sp.sstr(weight)} that never fades: the kernel is signed "
                              "in N >= 2 (in N = 1 it is two atoms). ")
-    t_min = sp.simplify(sp.log(1 / sp.Float(NEG_TOL, 3)) / -a)
+    t_min = sp.simplify(sp.log(sp.nsimplify(1 / NEG_TOL)) / -a)
     return None, t_min, (f"in N >= 2 the kernel carries a signed wavefront of weight {sp.sstr(weight)}; it is a "
                          f"density to within {NEG_TOL:g} of its mass for t >= {sp.sstr(t_min)} (large "
                          f"{', '.join(sorted(s.name for s in a.free_symbols)) or 'damping'}). ")
