@@ -66,7 +66,7 @@ def render_text(result) -> str:
     j = result.to_json()
     params = ", ".join(f"{n}={v if v is not None else '?'}" for n, v in j["params"].items()) or "none"
     lines = [
-        _row("PDE", f"{j['pde']} = 0"),
+        _row("PDE", j["pde"] if "=" in j["pde"] else f"{j['pde']} = 0"),
         _row("", click.style(f"order {j['order_t']} in t; parameters: {params}"
                              + (f"; N = {j['dim']}" if j["dim"] else "")
                              + (f"; augment_dim D = {j['augment_dim']}" if j["augment_dim"] else ""), dim=True)),
@@ -79,6 +79,8 @@ def render_text(result) -> str:
     if j["flow"]:
         f = j["flow"]
         lines.append(_row("flow", f"p = {f['p']}    v = {f['v']}    R = {f['R']}"))
+        if f.get("note"):
+            lines.append(_row("", click.style(f["note"], dim=True)))
     kern = j["kernel"]
     if kern:
         lines.append(_row("kernel", f"p^(k,t) = {kern['fourier']}    M(t) = {kern['mass']}    ({kern['regime']})"))

@@ -55,10 +55,20 @@ class Compiled:
     flow: Flow | None
     green: Green
     timings: dict[str, float] = field(default_factory=dict)
+    text: str = ""
 
     @property
     def s_generative(self) -> str:
         return self.verdict
+
+    @property
+    def flow_note(self) -> str:
+        """What a source term R != 0 means for the model (DESIGN.md section 5)."""
+        if self.flow is None or self.flow.R == 0 or self.kernel is None:
+            return ""
+        return (f"R = {display(self.flow.R)} is not zero: the mass M(t) = {sp.sstr(self.kernel.mass)} is not "
+                "conserved, so the model transports the normalised kernel q = p/M; its velocity is not the "
+                "physical v = J/p")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of ``pdec check --json``."""
@@ -78,7 +88,8 @@ class Compiled:
         c2j = self.c2.to_json()
         c2j["band"] = list(self.c2.band) if self.c2.band else None
         return {
-            "pde": self.source.text,
+            "pde": self.text or display(self.source.expr),
+            "pde_canonical": self.source.text,
             "params": {p.name: (_num(vals[p]) if p in vals else None) for p in self.source.params},
             "dim": self.dim,
             "augment_dim": self.augment_dim,
@@ -89,7 +100,7 @@ class Compiled:
             "c1": self.c1.to_json(),
             "c2": c2j,
             "s_generative": self.verdict,
-            "flow": ({key: val for key, val in self.flow.as_text().items()} | {"sign": self.flow.sign})
+            "flow": (self.flow.as_text() | {"sign": self.flow.sign, "note": self.flow_note})
             if self.flow is not None else None,
             "kernel": kern,
             "green": {"fourier": sp.sstr(self.green.fourier) if self.green.fourier is not None else None,
@@ -212,7 +223,7 @@ def compile_pde(expr, params: dict | None = None, dim: int | None = None,
     timings["green"] = clock() - t0
     return Compiled(source=source, pde=pde, values=tuple(values.items()), dim=dim, augment_dim=augment_dim,
                     dispersion=disp, kernel=kernel, c1=crit1, c2=crit2, verdict=verdict, flow=flow,
-                    green=green, timings=timings)
+                    green=green, timings=timings, text=" ".join(expr.split()) if isinstance(expr, str) else "")
 
 
 __all__ = ["Compiled", "Green", "compile_pde", "display", "t", "k"]
