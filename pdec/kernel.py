@@ -150,10 +150,14 @@ def operator_parts(P: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 
 
 def _limit0(e: sp.Expr) -> sp.Expr:
+    """e at k = 0 (a limit where the substitution is singular), cheaply simplified."""
     v = e.subs(k, 0)
     if v.has(sp.zoo, sp.nan, sp.oo) or v is sp.nan:
         v = sp.limit(e, k, 0, "+")
-    return sp.simplify(v)
+    if v.has(sp.cosh, sp.sinh, sp.cos, sp.sin):
+        w = sp.powsimp(sp.expand(v.rewrite(sp.exp)))
+        v = w if sp.count_ops(w) <= sp.count_ops(v) else v
+    return sp.factor_terms(v) if not v.is_number else v
 
 
 def _signed_power(p) -> bool:
@@ -245,6 +249,8 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
                   augment_dim: int | None = None, dim: int | None = None) -> tuple[Kernel | None, str]:
     """The kernel of the PDE (or None, with the reason there is none)."""
     values = dict(values or {})
+    if pde.symbol.has(sp.I):
+        return None, "complex coefficients: the point-source solution is complex, not a density"
     if not disp.exact:
         return None, f"the dispersion relation (degree {disp.degree}) has no closed form: no symbolic kernel"
     probes = probe_values(pde.params, values)
@@ -267,7 +273,7 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
                           "more conditions than p^(k, 0) = 1; not supported")
     else:
         regime, kept = "hyperbolic", list(range(n))
-        if len({sp.simplify(sj) for sj in disp.s}) < n:
+        if len({sp.expand(sj) for sj in disp.s}) < n:
             return None, "repeated branches: not supported"
     s_kept = tuple(disp.s[j] for j in kept)
     if len(kept) == 1:
@@ -278,12 +284,12 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
         psi = sp.expand(sj - s0)
     else:
         PS = sp.diff(disp.P, S)
-        w = [sp.simplify(A.subs(S, sj) / PS.subs(S, sj)) for sj in s_kept]
-        total = sp.simplify(sum(w))
+        w = [sp.cancel(A.subs(S, sj) / PS.subs(S, sj)) for sj in s_kept]
+        total = sp.cancel(sp.together(sum(w)))
         if len(s_kept) == 2:  # e^{at} (cosh(bt) + d sinh(bt)), s = a +- b, d = (w1 - w2)/(w1 + w2)
-            a = sp.simplify((s_kept[0] + s_kept[1]) / 2)
-            b = sp.simplify((s_kept[0] - s_kept[1]) / 2)
-            d = sp.simplify((w[0] - w[1]) / total)
+            a = sp.expand((s_kept[0] + s_kept[1]) / 2)
+            b = sp.expand((s_kept[0] - s_kept[1]) / 2)
+            d = sp.cancel(sp.together((w[0] - w[1]) / total))
             if sp.Add.make_args(sp.expand(b))[0].could_extract_minus_sign():
                 b, d = -b, -d
             p_hat = sp.exp(a * t) * (sp.cosh(b * t) + d * sp.sinh(b * t))
@@ -310,7 +316,7 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
         p_hat, mass, law = _augmented(disp.P, s_kept[0], augment_dim)
         q = p_hat / mass  # no simplify: K_{D/2} of half-integer order expands into 2^D terms
     else:
-        q = sp.exp(psi * t) if psi is not None and not note else sp.simplify(p_hat / mass)
+        q = sp.exp(psi * t) if psi is not None and not note else (p_hat if mass == 1 else p_hat / mass)
         if psi is not None and not note:
             law, why = recognise(psi)
     positive: bool | None
