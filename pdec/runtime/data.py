@@ -85,7 +85,8 @@ def make_toy(name: str, n: int, seed: int) -> np.ndarray:
     if name not in _TOYS:
         raise ValueError(f"unknown toy data set {name!r}; known: {', '.join(TOY_SETS)}")
     rng = np.random.Generator(np.random.PCG64(seed))
-    return _TOYS[name](rng, n).astype(np.float32)
+    x = _TOYS[name](rng, n)
+    return x[rng.permutation(n)].astype(np.float32)
 
 
 def load_npy(path: str) -> np.ndarray:
@@ -158,25 +159,6 @@ def denormalise(x, mean, scale):
     if isinstance(x, torch.Tensor):
         return x * scale + torch.as_tensor(mean, dtype=x.dtype, device=x.device)
     return np.asarray(x) * scale + mean
-
-
-def top_eigenvalue(x: torch.Tensor, iters: int = 100) -> float:
-    """The largest eigenvalue of the covariance of the rows of x (flattened), float64.
-
-    Exact (eigvalsh) up to 4096 coordinates; power iteration with a fixed start beyond.
-    """
-    z = x.reshape(x.shape[0], -1).to(torch.float64)
-    z = z - z.mean(0)
-    n, dim = z.shape
-    if dim <= 4096:
-        return float(torch.linalg.eigvalsh(z.T @ z / n)[-1])
-    v = torch.ones(dim, dtype=torch.float64, device=z.device) / math.sqrt(dim)
-    lam = 0.0
-    for _ in range(iters):
-        w = z.T @ (z @ v) / n
-        lam = float(w.norm())
-        v = w / lam
-    return lam
 
 
 def sliced_w2(a, b, n_proj: int = 256, seed: int = 0) -> float:

@@ -1,0 +1,425 @@
+"""``pdec generate``: a configuration -> a self-contained PyTorch package (DESIGN.md section 7).
+
+Three steps, each a function:
+
+- :func:`plan`: compile the PDE (refusing what is not generative), load the data, choose sigma_max;
+  the result is a frozen :class:`Plan` that holds every resolved value.
+- :func:`render`: the package's files as {relative path: bytes}; Jinja2 with StrictUndefined renders
+  templates/*.j2 (layout only: every value arrives pre-formatted, numbers as repr(float), strings as
+  repr(str), names checked as identifiers), and pdec/runtime/*.py are copied verbatim. Deterministic:
+  the same plan gives the same bytes.
+- :func:`write_tree`: writes the files to a temporary sibling folder and renames it into place, so a
+  failure leaves nothing half-written; an existing non-empty folder is replaced only with ``force``
+  and only if it is a package pdec generated (its config.json says so).
+
+The emitted package imports only torch, numpy and tqdm (never pdec).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .config import Config, load_config
+from .errors import ConfigError, NotGenerativeError, PdecError
+
+ROOT = Path(__file__).resolve().parent
+TEMPLATE_DIR = ROOT.parent / "templates"
+RUNTIME_DIR = ROOT / "runtime"
+#: pdec/runtime files copied verbatim into <package>/runtime/
+RUNTIME_FILES = ("__init__.py", "laws.py", "kernel.py", "sampler.py", "precond.py", "data.py")
+#: the marker in config.json that lets --force replace a folder
+MARKER = "generated_by"
+
+
+class OutputExistsError(PdecError):
+    """The output folder exists and is not empty (use --force to replace a generated package)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every resolved value of a package: the config, the compiled kernel, the data, the schedule."""
+
+    config: Config
+    source: str
+    pde_text: str
+    verdict: str
+    law_source: str
+    law_names: tuple[str, ...]
+    self_similar: bool
+    t_max_bound: float | None
+    sigma_cap: float | None
+    shape: tuple[int, ...]
+    sigma_max: float
+    sigma_max_why: str
+    warnings: tuple[str, ...]
+    extra_files: tuple[tuple[str, bytes], ...] = ()
+
+
+# ----------------------------------------------------------------------------------------------
+# plan
+
+
+def _data(cfg: Config, source: str):
+    """(raw training data as float32 numpy, extra files to ship)."""
+    import numpy as np
+
+    from .runtime import data as rdata
+
+    if cfg.data.name in rdata.TOY_SETS:
+        return rdata.load_dataset(cfg.data.name, None, "train"), ()
+    if cfg.data.name == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise ConfigError(f"{source}: data.name: digits are read from scikit-learn at generate time "
+                              "(pip install scikit-learn)") from None
+        counts = np.asarray(load_digits().data, dtype=np.uint8)  # [1797, 64], values 0..16
+        buf = io.BytesIO()
+        np.save(buf, counts, allow_pickle=False)
+        x = rdata.digits_from_counts(counts)
+        train, _ = rdata.split_train_test(x, rdata.DIGITS_N_TRAIN, rdata.DIGITS_SPLIT_SEED)
+        return train, (("digits.npy", buf.getvalue()),)
+    try:
+        return rdata.load_npy(cfg.data.path), ()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{source}: data.path: {str(e).splitlines()[0]}") from None
+
+
+def _check_law_source(src: str) -> tuple[str, ...]:
+    """The law names used by a LawSpec's source; refuses anything but calls of runtime laws on numbers."""
+    from .runtime import laws
+
+    known = set(getattr(laws, "__all__", ())) | {"Tabulated"}
+    names: list[str] = []
+
+    def ok(node) -> bool:
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in known and hasattr(laws, node.func.id)):
+                return False
+            names.append(node.func.id)
+            return all(ok(a) for a in node.args) and all(k.arg is not None and ok(k.value) for k in node.keywords)
+        if isinstance(node, ast.Constant):
+            return node.value is None or (type(node.value) in (int, float) and math.isfinite(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return ok(node.operand)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return all(ok(e) for e in node.elts)
+        return False
+
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError:
+        tree = None
+    if tree is None or not isinstance(tree.body, ast.Call) or not ok(tree.body):
+        raise NotGenerativeError(f"internal error: the kernel's law source is not a call of runtime laws: {src[:80]}")
+    return tuple(sorted(set(names)))
+
+
+def _float(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _reason(c) -> str:
+    return (getattr(c, "reason", "") or "").strip().rstrip(".")
+
+
+def plan(cfg: Config, source: str = "<config>") -> Plan:
+    """Compile the PDE of ``cfg``, refuse what cannot drive a generative model, resolve everything else."""
+    import numpy as np
+    import torch
+
+    from .compiler import compile_pde
+    from .runtime import data as rdata
+    from .runtime import sampler as rsampler
+
+    x_raw, extra = _data(cfg, source)
+    shape = tuple(int(s) for s in x_raw.shape[1:])
+    n_dim = int(np.prod(shape))
+    if cfg.model.kind == "unet" and not (len(shape) in (2, 3) and shape[-1] % 2 == 0 and shape[-2] % 2 == 0
+                                         and min(shape[-2:]) >= 2):
+        raise ConfigError(f"{source}: model.kind: unet needs image data of shape [C, H, W] or [H, W] with even "
+                          f"H and W; the data has samples of shape {list(shape)} (use kind: mlp)")
+
+    try:
+        compiled = compile_pde(cfg.pde, params=dict(cfg.params), dim=n_dim, augment_dim=cfg.augment_dim)
+    except PdecError as e:
+        raise type(e)(f"{source}: pde: {e}") from None
+    text = compiled.source.text if hasattr(compiled.source, "text") else cfg.pde
+    kern = compiled.kernel
+    if compiled.verdict == "no":
+        failed = [f"{name}: {_reason(c)}" for name, c in (("C1", compiled.c1), ("C2", compiled.c2))
+                  if c.verdict == "no"]
+        raise NotGenerativeError(f"{text} is not generative ({'; '.join(failed) or 'check says no'})")
+    if kern is None:
+        raise NotGenerativeError(f"{text} has no perturbation kernel ({_reason(compiled.c2) or 'see pdec check'})")
+    if kern.positive is False:
+        raise NotGenerativeError(f"{text}: the kernel is signed, not a probability path ({kern.note.strip()})")
+    if kern.law is None:
+        raise NotGenerativeError(f"{text}: pdec has no sampler for this kernel yet (not a Gaussian scale mixture; "
+                                 f"{kern.note.strip() or 'see pdec check'})")
+    warnings: list[str] = []
+    if compiled.verdict == "conditional":
+        why = [f"{name} {_reason(c)}" for name, c in (("C1", compiled.c1), ("C2", compiled.c2))
+               if c.verdict == "conditional"]
+        warnings.append(f"{text} is generative only in a regime: {'; '.join(why) or kern.note}")
+    if not kern.law.exact:
+        warnings.append(f"the law of S_t is approximate: {kern.note.strip() or kern.law}")
+
+    law_source = kern.law.to_source()
+    law_names = _check_law_source(law_source)
+    runtime = kern.runtime
+    t_max_bound = _float(kern.t_max_bound)
+    sigma_cap = None
+    if t_max_bound is not None:
+        sigma_cap = float(runtime.sigma(torch.tensor([t_max_bound], dtype=torch.float64))[0])
+        warnings.append(f"the kernel is a density only for t < {t_max_bound:.6g} (sigma < {sigma_cap:.6g}); "
+                        "training and sampling stay below it")
+
+    mean, scale = rdata.normalisation(x_raw)
+    x = torch.from_numpy(rdata.normalise(x_raw, mean, scale))
+    if cfg.sample.sigma_max is not None:
+        sigma_max = cfg.sample.sigma_max
+        if sigma_cap is not None and sigma_max >= sigma_cap:
+            raise ConfigError(f"{source}: sample.sigma_max: must be below {sigma_cap:.6g}, where the kernel stops "
+                              "being a density")
+        why = f"sigma_max = {sigma_max!r}, set in the configuration"
+    else:
+        lam = rsampler.top_eigenvalue(x)
+        cap = None if sigma_cap is None else 0.999 * sigma_cap
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small Monte-Carlo tensors: one thread is fastest, and immune to a busy machine
+        try:
+            sigma_max, why = rsampler.choose_sigma_max(runtime, lam, cfg.sample.prior_tol, sigma_cap=cap)
+        finally:
+            torch.set_num_threads(threads)
+        sigma_max = float(f"{sigma_max:.6g}")  # a readable number; the rule's tolerance is far coarser
+    return Plan(config=cfg, source=source, pde_text=text, verdict=compiled.verdict, law_source=law_source,
+                law_names=law_names, self_similar=bool(runtime.self_similar), t_max_bound=t_max_bound,
+                sigma_cap=sigma_cap, shape=shape, sigma_max=sigma_max, sigma_max_why=why,
+                warnings=tuple(warnings), extra_files=extra)
+
+
+# ----------------------------------------------------------------------------------------------
+# render
+
+_DOC_SAFE = re.compile(r"[^A-Za-z0-9_ +\-*/().,=<>\[\]:;^!?%&|~@#$]")
+
+
+def doc_safe(text: str, limit: int = 400) -> str:
+    """Text that is safe inside a docstring, a comment or Markdown: no quotes, backslashes, newlines, backticks."""
+    s = _DOC_SAFE.sub("?", " ".join(str(text).split()))
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def _wrap(text: str, width: int = 100) -> str:
+    """Text wrapped into lines of at most ``width`` characters (for docstrings and Markdown)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True)) if text else text
+
+
+def _r(x) -> str:
+    """repr for the templates: floats at full precision, strings as Python literals."""
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise ValueError(f"refusing to bake a non-finite number {x!r}")
+        return repr(x)
+    if isinstance(x, (bool, int, str)) or x is None:
+        return repr(x)
+    if isinstance(x, tuple):
+        return f"({_r(x[0])},)" if len(x) == 1 else "(" + ", ".join(_r(e) for e in x) + ")"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{_r(k)}: {_r(v)}" for k, v in x.items()) + "}"
+    raise TypeError(f"cannot bake {type(x).__name__}")
+
+
+def _config_json(p: Plan) -> dict:
+    d = p.config.to_dict()
+    d[MARKER] = f"pdec {__version__}"
+    d["resolved"] = {
+        "pde": p.pde_text, "verdict": p.verdict, "law": p.law_source, "shape": list(p.shape),
+        "sigma_max": p.sigma_max, "sigma_max_why": p.sigma_max_why, "t_max_bound": p.t_max_bound,
+        "warnings": list(p.warnings),
+    }
+    return d
+
+
+def _context(p: Plan) -> dict:
+    from .runtime import data as rdata
+    from .runtime import sampler as rsampler
+
+    c = p.config
+    params = dict(c.params)
+    if c.data.name == "digits":
+        data_name, data_path, path_doc = "digits", "digits.npy", "shipped with the package"
+    elif c.data.name is not None:
+        data_name, data_path, path_doc = c.data.name, None, "none: a toy set"
+    else:
+        data_name, data_path, path_doc = None, c.data.path, "the configuration's data.path"
+    return {
+        "pde_doc": doc_safe(p.pde_text),
+        "pde_text": doc_safe(p.pde_text, 2000),
+        "pde_repr": _r(p.pde_text),
+        "params_repr": _r(params),
+        "augment_dim_repr": _r(c.augment_dim),
+        "verdict_repr": _r(p.verdict),
+        "t_max_bound_repr": _r(p.t_max_bound),
+        "sigma_cap_repr": _r(p.sigma_cap),
+        "law_imports": ", ".join(p.law_names),
+        "law_source": p.law_source,
+        "data_name_repr": _r(data_name),
+        "data_path_repr": _r(data_path),
+        "data_path_doc": path_doc,
+        "shape_repr": _r(p.shape),
+        "sigma_min_repr": _r(rsampler.SIGMA_MIN),
+        "sigma_max_repr": _r(float(p.sigma_max)),
+        "rho_repr": _r(rsampler.RHO),
+        "steps_repr": _r(c.sample.steps),
+        "solver_repr": _r(c.sample.solver),
+        "prior_tol_repr": _r(c.sample.prior_tol),
+        "sigma_max_doc": _wrap(doc_safe(p.sigma_max_why, 1000)),
+        "kind_repr": _r(c.model.kind),
+        "width_repr": _r(c.model.width),
+        "depth_repr": _r(c.model.depth),
+        "channels_repr": _r(c.model.channels),
+        "train_steps": c.train.steps,
+        "train_steps_repr": _r(c.train.steps),
+        "batch_repr": _r(c.train.batch),
+        "lr_repr": _r(c.train.lr),
+        "ema_repr": _r(c.train.ema),
+        "seed_repr": _r(c.train.seed),
+        # README
+        "params_text": doc_safe(", ".join(f"{k} = {v!r}" for k, v in params.items()) or "none"),
+        "augment_text": "none" if c.augment_dim is None else f"D = {c.augment_dim}",
+        "data_text": doc_safe(data_name or f"the array in {Path(c.data.path).name}"),
+        "shape_text": doc_safe(str(list(p.shape))),
+        "verdict": p.verdict,
+        "verdict_note": "".join(f" Warning: {doc_safe(w)}." for w in p.warnings),
+        "t_max_note": "" if p.t_max_bound is None else
+        f" The kernel is a density only for t < {p.t_max_bound:.6g}; training and sampling stay below it.",
+        "sigma_min_text": repr(rsampler.SIGMA_MIN),
+        "solver": c.sample.solver,
+        "steps": c.sample.steps,
+        "nfe": rsampler.nfe(c.sample.steps, c.sample.solver),
+        "sigma_data_text": repr(rdata.SIGMA_DATA),
+    }
+
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def template_names() -> list[str]:
+    """The templates (paths relative to templates/, ending in .j2), sorted."""
+    return sorted(p.relative_to(TEMPLATE_DIR).as_posix() for p in TEMPLATE_DIR.rglob("*.j2"))
+
+
+def render(p: Plan) -> dict[str, bytes]:
+    """The package's files, {relative path: bytes}, in a deterministic order."""
+    env = _environment()
+    ctx = _context(p)
+    files: dict[str, bytes] = {}
+    for name in template_names():
+        files[name[: -len(".j2")]] = env.get_template(name).render(**ctx).encode("utf-8")
+    for name in RUNTIME_FILES:
+        files[f"runtime/{name}"] = (RUNTIME_DIR / name).read_bytes()
+    files["config.json"] = (json.dumps(_config_json(p), indent=2, sort_keys=True) + "\n").encode("utf-8")
+    for name, blob in p.extra_files:
+        files[name] = blob
+    for name, blob in files.items():
+        if name.endswith(".py"):
+            compile(blob, name, "exec")  # a template bug must never reach the user's disk
+    return dict(sorted(files.items()))
+
+
+# ----------------------------------------------------------------------------------------------
+# write
+
+
+def _is_generated(folder: Path) -> bool:
+    try:
+        with open(folder / "config.json", encoding="utf-8") as f:
+            return MARKER in json.loads(f.read(1 << 20))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def write_tree(files: dict[str, bytes], out: str | Path, force: bool = False) -> Path:
+    """Write ``files`` under ``out`` atomically: a temporary sibling folder renamed into place.
+
+    An existing non-empty ``out`` is an error unless ``force``; with ``force`` it is replaced (only
+    after the new folder is complete) and only if it holds a package pdec generated.
+    """
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder")
+    nonempty = out.is_dir() and any(out.iterdir())
+    if nonempty and not force:
+        raise OutputExistsError(f"{out} exists and is not empty (use --force to replace a generated package)")
+    if nonempty and not _is_generated(out):
+        raise OutputExistsError(f"refusing to replace {out}: it is not a package generated by pdec "
+                                "(no config.json with the pdec marker)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        for name, blob in files.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
+        os.chmod(tmp, 0o755)
+        if out.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rmdir(old)
+            os.replace(out, old)
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                os.replace(old, out)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The result of :func:`generate`: where the package went, its plan and its file names."""
+
+    out: Path
+    plan: Plan
+    files: tuple[str, ...]
+
+
+def generate(config: str | Path | Config, out: str | Path, force: bool = False) -> Generated:
+    """``pdec generate``: read the configuration, plan, render and write the package to ``out``."""
+    if isinstance(config, Config):
+        cfg, source = config, "<config>"
+    else:
+        cfg, source = load_config(config), str(config)
+    p = plan(cfg, source)
+    files = render(p)
+    path = write_tree(files, out, force=force)
+    return Generated(out=path, plan=p, files=tuple(files))
