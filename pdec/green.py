@@ -86,7 +86,7 @@ def _params(law: str, params: dict, names: Sequence[str]) -> list[sp.Expr]:
         elif name in _DEFAULTS:
             out.append(_DEFAULTS[name])
         else:
-            raise KeyError(f"law {law!r} needs parameter {name!r} (got {sorted(params)})")
+            raise ValueError(f"law {law!r} needs parameter {name!r} (got {sorted(params)})")
     return out
 
 

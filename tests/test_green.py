@@ -117,7 +117,7 @@ def test_no_closed_form_and_errors():
     assert sp.simplify(green_real("Stable", {"alpha": 2, "c": 3}) - green_real("Deterministic", {"a": 3})) == 0
     with pytest.raises(ValueError):
         green_real("Cauchy", {})
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="needs parameter 'm'"):
         green_real("InverseGaussian", {"c": 1})
     with pytest.raises(TypeError):
         green_real("Deterministic", {"a": "1"})
