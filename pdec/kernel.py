@@ -300,8 +300,11 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
     note = ""
     if mass.has(sp.I):
         mass = sp.simplify(sp.re(sp.expand_complex(mass)))
-        note = ("the kept branch oscillates at small k; the kernel is its real part "
-                "(a standing wave), so the mass is " + sp.sstr(mass) + ". ")
+        note = ("the kept branch oscillates for small k; the kernel is its real part (a standing wave), so "
+                f"the mass is {sp.sstr(mass)}. In real space this kernel (a Bessel-Y form) is signed for every "
+                "value of the parameters: it has an oscillating tail whose negative mass vanishes only in the "
+                "limit of a small oscillating band (the Poisson limit), so it is at best approximately "
+                "generative there. ")
     t_max = None
     if not mass.is_positive:
         zeros = [z for z in sp.solve(sp.Eq(mass, 0), t) if z.is_positive is not False]
@@ -360,9 +363,11 @@ def _wavefront(p_hat, kept, params, values) -> tuple[bool | None, sp.Expr | None
         return False, None, (f"a wavefront of weight {sp.sstr(weight)} that never fades: the kernel is signed "
                              "in N >= 2 (in N = 1 it is two atoms). ")
     t_min = sp.simplify(sp.log(sp.nsimplify(1 / NEG_TOL)) / -a)
-    return None, t_min, (f"in N >= 2 the kernel carries a signed wavefront of weight {sp.sstr(weight)}; it is a "
-                         f"density to within {NEG_TOL:g} of its mass for t >= {sp.sstr(t_min)} (large "
-                         f"{', '.join(sorted(s.name for s in a.free_symbols)) or 'damping'}). ")
+    big = ", ".join(sorted(s.name for s in a.free_symbols)) or "damping"
+    return None, t_min, (f"in N = 1 the kernel is a probability law (the telegraph process); in N >= 2 it carries "
+                         f"a signed wavefront at |x - y| = t of weight {sp.sstr(weight)}, so it is never exactly a "
+                         f"positive measure, but the wavefront's weight is below {NEG_TOL:g} of the mass for "
+                         f"t >= {sp.sstr(t_min)} (large {big}). ")
 
 
 def _numeric_positivity(q, params, values, dim, t_max) -> bool | None:
@@ -379,7 +384,7 @@ def _numeric_positivity(q, params, values, dim, t_max) -> bool | None:
         qfun = _numeric_q(q, v)
         for N in dims:
             try:
-                neg = [green.negative_mass(qfun, tt, N, mollify=0.05 * tt) for tt in ts]
+                neg = [green.negative_mass(qfun, tt, N, mollify=0.05 * tt, r_max=1.6 * tt + 1.0) for tt in ts]
             except (ValueError, ArithmeticError):
                 return None
             verdicts.append(tuple(x <= NEG_TOL for x in neg))
