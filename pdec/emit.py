@@ -154,7 +154,7 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
         compiled = compile_pde(cfg.pde, params=dict(cfg.params), dim=n_dim, augment_dim=cfg.augment_dim)
     except PdecError as e:
         raise type(e)(f"{source}: pde: {e}") from None
-    text = compiled.source.text if hasattr(compiled.source, "text") else cfg.pde
+    text = " ".join(cfg.pde.split())  # as the user wrote it (the parser accepted it)
     kern = compiled.kernel
     if compiled.verdict == "no":
         failed = [f"{name}: {_reason(c)}" for name, c in (("C1", compiled.c1), ("C2", compiled.c2))
