@@ -282,7 +282,12 @@ def test_deterministic_is_degenerate():
         law.log_pdf(tt([2.0]), t)
 
 
-@pytest.mark.parametrize("make", [lambda: Stable(2.0), lambda: Stable(0.0), lambda: InverseGaussian(1.0, 0.0),
+def test_stable_alpha2_is_deterministic():
+    law = Stable(2.0, 0.7)
+    assert isinstance(law, Deterministic) and law.a == 0.7
+
+
+@pytest.mark.parametrize("make", [lambda: Stable(2.5), lambda: Stable(0.0), lambda: InverseGaussian(1.0, 0.0),
                                   lambda: InverseGamma(0), lambda: GIG(3, -1.0), lambda: Deterministic(0.0),
                                   lambda: Sum()])
 def test_invalid_parameters(make):

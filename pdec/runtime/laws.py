@@ -233,32 +233,35 @@ class _LogGIG:
     N_NODES = 48
 
     def __init__(self, q, w):
-        self.q = q
-        self.Z = torch.hypot(w, q if isinstance(q, torch.Tensor) else torch.full_like(w, q))
-        self.Zmq = w * w / (self.Z + q)  # Z - q without cancellation
+        self.q = q if isinstance(q, torch.Tensor) else torch.full_like(w, q)
+        self.Z = torch.hypot(w, self.q)
+        self.Zmq = w * w / (self.Z + self.q)  # Z - q without cancellation
         self.v_lo = -self._cut(fast=True)
         self.v_hi = self._cut(fast=False)
         self._logA = None
         self._kappa = None
 
-    def h(self, v, idx=None):
-        """-Z (cosh v - 1) + q (sinh v - v) = -(Z - q)(cosh v - 1) - q (exp(-v) - 1 + v): two terms <= 0."""
-        Zmq = self._sel(self.Zmq, idx, v)
-        q = self.q if not isinstance(self.q, torch.Tensor) else self._sel(self.q, idx, v)
-        return -2.0 * Zmq * torch.sinh(0.5 * v) ** 2 - q * (v + torch.expm1(-v))
+    def hW(self, v, Zmq=None, q=None, with_W: bool = True):
+        """h(v) and W(v); Zmq and q broadcast against v (default: this object's, one more dim than v's).
 
-    def W(self, v, idx=None):
-        q = self.q if not isinstance(self.q, torch.Tensor) else self._sel(self.q, idx, v)
-        Zmq = self._sel(self.Zmq, idx, v)
-        return Zmq * torch.cosh(v) + q * torch.exp(-v)
+        h = -(Z - q)(cosh v - 1) - q (exp(-v) - 1 + v) (two terms <= 0, no cancellation),
+        W = (Z - q) cosh v + q exp(-v), from expm1(v) and exp(-v/2) only.
+        """
+        if Zmq is None:
+            Zmq, q = self.Zmq.unsqueeze(-1), self.q.unsqueeze(-1)
+        # in-place arithmetic: fresh [B, 3, n] buffers cost more than the arithmetic on a CPU
+        E = torch.expm1(v)
+        emh = torch.mul(v, -0.5).exp_()
+        em = emh * emh
+        h = emh.mul_(E).square_().mul_(-0.5 * Zmq)  # -(Z - q)(cosh v - 1) = -(Z - q) (2 sinh(v/2))^2 / 2
+        h.sub_(torch.mul(E, em).neg_().add_(v).mul_(q))  # - q (v - E exp(-v))
+        if not with_W:
+            return h, None
+        return h, E.add_(1.0).add_(em).mul_(0.5 * Zmq).add_(em.mul_(q))
 
-    @staticmethod
-    def _sel(x, idx, v):
-        if idx is not None:
-            x = x[idx]
-        while x.dim() < v.dim():
-            x = x.unsqueeze(-1)
-        return x
+    def h(self, v):
+        """h at v shaped like Z."""
+        return self.hW(v, self.Zmq, self.q, with_W=False)[0]
 
     def _cut(self, fast: bool, newton: int = 1):
         """|v| beyond which h < -_TAIL on one side: an upper bound refined by Newton from the right."""
@@ -266,62 +269,73 @@ class _LogGIG:
         inf = torch.full_like(Z, math.inf)
         if fast:  # f(a) = Z (cosh a - 1) + q (sinh a - a) - L, a = -v > 0
             a = torch.minimum(torch.sqrt(2.0 * L / Z), torch.acosh(1.0 + L / Z))
-            a = torch.minimum(a, (6.0 * L / (q * torch.ones_like(Z))) ** (1.0 / 3.0))
+            a = torch.minimum(a, (6.0 * L / q) ** (1.0 / 3.0))
         else:  # f(v) = (Z - q)(cosh v - 1) + q (v - 1 + exp(-v)) - L
-            qv = q * torch.ones_like(Z)
             c1 = torch.where(Z >= 3.0 * L, torch.sqrt(3.0 * L / Z), inf)
-            c2 = torch.where(qv > 0, 1.0 + L / qv, inf)
+            c2 = torch.where(q > 0, 1.0 + L / q, inf)
             c3 = torch.minimum(torch.acosh(1.0 + L / Zmq), torch.sqrt(2.0 * L / Zmq))
             a = torch.minimum(torch.minimum(c1, c2), c3)
         for _ in range(newton):
+            sh, s2 = torch.sinh(a), 2.0 * torch.sinh(0.5 * a) ** 2
             if fast:
-                f = 2.0 * Z * torch.sinh(0.5 * a) ** 2 + q * (torch.sinh(a) - a) - L
-                df = Z * torch.sinh(a) + 2.0 * q * torch.sinh(0.5 * a) ** 2
+                f = Z * s2 + q * (sh - a) - L
+                df = Z * sh + q * s2
             else:
-                f = 2.0 * Zmq * torch.sinh(0.5 * a) ** 2 + q * (a + torch.expm1(-a)) - L
-                df = Zmq * torch.sinh(a) - q * torch.expm1(-a)
+                em1 = torch.expm1(-a)
+                f = Zmq * s2 + q * (a + em1) - L
+                df = Zmq * sh - q * em1
             step = f / df
             a = torch.where((step > 0) & torch.isfinite(step), a - step, a)
         return a
 
+    def _nodes(self, v):
+        """Gauss-Legendre nodes [.., 3, n] and weights: fast panel, slow panel, tail panel at v."""
+        zero = torch.zeros_like(self.Z)
+        lower = v <= 0
+        a = torch.stack([self.v_lo, zero, torch.where(lower, torch.minimum(self.v_lo, v), v)], -1)
+        b = torch.stack([zero, self.v_hi, torch.where(lower, v, torch.maximum(self.v_hi, v))], -1)
+        return _panel(a, b, self.N_NODES)
+
     def totals(self):
         """log A = log int exp(h), kappa = int W exp(h) / int exp(h) = E[w cosh eta]."""
         if self._logA is None:
-            zero = torch.zeros_like(self.Z)
-            A = torch.zeros_like(self.Z)
-            AW = torch.zeros_like(self.Z)
-            for a, b in ((self.v_lo, zero), (zero, self.v_hi)):
-                v, wts = _panel(a, b, self.N_NODES)
-                e = torch.exp(self.h(v)) * wts
-                A = A + e.sum(-1)
-                AW = AW + (e * self.W(v)).sum(-1)
+            x, wts = self._nodes(torch.zeros_like(self.Z))
+            x, wts = x[..., :2, :], wts[..., :2, :]
+            h, W = self.hW(x, self.Zmq[..., None, None], self.q[..., None, None])
+            e = h.exp_().mul_(wts)
+            A = e.sum((-1, -2))
             self._logA = torch.log(A)
-            self._kappa = AW / A
+            self._kappa = (e * W).sum((-1, -2)) / A
         return self._logA, self._kappa
 
-    def tail(self, v, idx=None, with_rate: bool = True):
+    def tail(self, v, with_rate: bool = True):
         """Tail integrals at v (relative to exp(h(v))): lower tail for v <= 0, upper for v > 0.
 
-        Returns (log_tail_mass, M): the tail holds exp(h(v)) * exp(log_tail_mass) / A of the mass, and
-        M = w d(eta)/dw along the quantile coupling (eta = eta*(w) + v at fixed U).
+        Returns (h(v), log_tail, M): the tail holds exp(h(v) + log_tail) / A of the mass, and
+        M = w d(eta)/dw along the quantile coupling (eta = eta*(w) + v at fixed U). With with_rate the
+        totals are computed in the same pass.
         """
-        v_lo = self.v_lo if idx is None else self.v_lo[idx]
-        v_hi = self.v_hi if idx is None else self.v_hi[idx]
         lower = v <= 0
-        a = torch.where(lower, torch.minimum(v_lo, v), v)
-        b = torch.where(lower, v, torch.maximum(v_hi, v))
-        x, wts = _panel(a, b, self.N_NODES)
-        hv = self.h(v, idx)
-        e = torch.exp(self.h(x, idx) - hv.unsqueeze(-1)) * wts
-        T = e.sum(-1)
+        hv = self.h(v)
         if not with_rate:
-            return torch.log(T), None
-        logA, kappa = self.totals()
-        if idx is not None:
-            kappa = kappa[idx]
-        TW = (e * self.W(x, idx)).sum(-1)
+            lo = torch.where(lower, torch.minimum(self.v_lo, v), v)
+            hi = torch.where(lower, v, torch.maximum(self.v_hi, v))
+            x, wts = _panel(lo, hi, self.N_NODES)
+            h, _ = self.hW(x, with_W=False)
+            return hv, torch.log(h.sub_(hv.unsqueeze(-1)).exp_().mul_(wts).sum(-1)), None
+        x, wts = self._nodes(v)
+        h, W = self.hW(x, self.Zmq[..., None, None], self.q[..., None, None])
+        e = h.sub_(hv[..., None, None]).exp_().mul_(wts)  # relative to exp(h(v))
+        if self._logA is None:
+            tot = e[..., :2, :]
+            A = tot.sum((-1, -2))
+            self._logA = torch.log(A) + hv
+            self._kappa = (tot * W[..., :2, :]).sum((-1, -2)) / A
+        T = e[..., 2, :].sum(-1)
+        TW = (e[..., 2, :] * W[..., 2, :]).sum(-1)
+        kappa = self._kappa
         M = torch.where(lower, TW - kappa * T, kappa * T - TW)
-        return torch.log(T), M
+        return hv, torch.log(T), M
 
     def rou_sample(self, generator, oversample: int = 4):
         """Exact draws of v ~ exp(h(v)) on [v_lo, v_hi] by ratio-of-uniforms with mode shift.
@@ -333,34 +347,40 @@ class _LogGIG:
         """
         device = self.Z.device
         r = torch.logspace(-4.0, 0.0, 40, dtype=_F64, device=device)
-
-        def side_bound(edge):
-            grid = edge.unsqueeze(-1) * r
-            hg = self.h(grid)
-            cand = grid[..., 1:] * torch.exp(0.5 * hg[..., :-1])
-            return torch.maximum(cand.abs().amax(-1), grid[..., 0].abs())
-
-        z_plus = side_bound(self.v_hi)
-        z_minus = -side_bound(self.v_lo)
+        edges = torch.stack([self.v_lo, self.v_hi], -1)
+        grid = edges.unsqueeze(-1) * r  # [n, 2, G]
+        hg, _ = self.hW(grid, self.Zmq[:, None, None], self.q[:, None, None], with_W=False)
+        cand = (grid[..., 1:] * torch.exp(0.5 * hg[..., :-1])).abs().amax(-1)
+        bound = torch.maximum(cand, grid[..., 0].abs())
+        z_minus, z_plus = -bound[:, 0], bound[:, 1]
         n = self.Z.shape[0]
         out = torch.empty(n, dtype=_F64, device=device)
-        pending = torch.arange(n, device=device)
-        while pending.numel() > 0:
-            m = pending.numel()
+        pending = None  # first round: every element
+        while True:
+            def sel(x, idx=pending):
+                return x if idx is None else x[idx]
+
+            m = n if pending is None else pending.numel()
             u = _uniform((m, oversample), generator, device)
             z = _uniform((m, oversample), generator, device)
-            zm, zp = z_minus[pending].unsqueeze(-1), z_plus[pending].unsqueeze(-1)
+            zm, zp = sel(z_minus).unsqueeze(-1), sel(z_plus).unsqueeze(-1)
             v = (zm + (zp - zm) * z) / u
-            lo, hi = self.v_lo[pending].unsqueeze(-1), self.v_hi[pending].unsqueeze(-1)
+            lo, hi = sel(self.v_lo).unsqueeze(-1), sel(self.v_hi).unsqueeze(-1)
             inside = (v >= lo) & (v <= hi)
             vc = torch.minimum(torch.maximum(v, lo), hi)
-            acc = inside & (2.0 * torch.log(u) <= self.h(vc, pending))
+            hv, _ = self.hW(vc, sel(self.Zmq).unsqueeze(-1), sel(self.q).unsqueeze(-1), with_W=False)
+            acc = inside & (2.0 * torch.log(u) <= hv)
             got = acc.any(dim=1)
             first = acc.to(torch.uint8).argmax(dim=1, keepdim=True)
             val = vc.gather(1, first).squeeze(1)
-            out[pending[got]] = val[got]
-            pending = pending[~got]
-        return out
+            if pending is None:
+                out = val
+                pending = torch.nonzero(~got).squeeze(1)
+            else:
+                out[pending[got]] = val[got]
+                pending = pending[~got]
+            if pending.numel() == 0:
+                return out
 
 
 def log_bessel_k(nu, z):
@@ -574,14 +594,19 @@ class Stable(Law):
     E ~ Exp(1). Its CDF is Zolotarev's integral F_1(x) = 1/pi int_0^pi exp(-A(u) x^(-gamma)) du with
     gamma = beta / (1 - beta), A(u) = sin(beta u)^gamma sin((1-beta) u) / sin(u)^(1/(1-beta)),
     evaluated with composite Gauss-Legendre (graded panels, 384 nodes; ~1e-12). Self-similar: dS/dt = (2/alpha) S / t.
-    alpha = 1 (Poisson): S_t = (c t)^2 / Z^2, Z ~ N(0, 1).
+    alpha = 1 (Poisson): S_t = (c t)^2 / Z^2, Z ~ N(0, 1). Stable(2, c) returns Deterministic(c).
     """
 
     self_similar = True
 
+    def __new__(cls, alpha: float, c: float = 1.0):
+        if alpha == 2.0:  # exp(-c t k^2): the Gaussian limit
+            return Deterministic(c)
+        return super().__new__(cls)
+
     def __init__(self, alpha: float, c: float = 1.0):
         if not 0.0 < alpha < 2.0:
-            raise ValueError(f"Stable needs 0 < alpha < 2, got {alpha!r}")
+            raise ValueError(f"Stable needs 0 < alpha <= 2, got {alpha!r}")
         if not c > 0:
             raise ValueError(f"Stable needs c > 0, got {c!r}")
         self.alpha = float(alpha)
@@ -817,7 +842,7 @@ class GIG(Law):
         t = t.reshape(-1)
         lg, offset = self._setup(t)
         v = lg.rou_sample(generator)
-        _, M = lg.tail(v)
+        _, _, M = lg.tail(v)
         S = torch.exp(offset + v)
         return S.reshape(shape), (S * (1.0 + M) / t).reshape(shape)
 
@@ -828,30 +853,28 @@ class GIG(Law):
 
     def _rate64(self, s, t):
         lg, v, s, t = self._at(s, t)
-        _, M = lg.tail(v)
+        _, _, M = lg.tail(v)
         return s * (1.0 + M) / t
+
+    @staticmethod
+    def _F(v, hv, logT, logA):
+        frac = torch.exp(hv + logT - logA)
+        return torch.where(v <= 0, frac, 1.0 - frac)
 
     def _cdf64(self, s, t):
         lg, v, s, t = self._at(s, t)
-        logT, _ = lg.tail(v, with_rate=False)
-        logA, _ = lg.totals()
-        frac = torch.exp(lg.h(v) + logT - logA)
-        return torch.where(v <= 0, frac, 1.0 - frac)
+        hv, logT, _ = lg.tail(v)
+        return self._F(v, hv, logT, lg.totals()[0])
 
     def _log_pdf64(self, s, t):
         lg, v, s, t = self._at(s, t)
-        logA, _ = lg.totals()
-        return lg.h(v) - logA - torch.log(s)
+        return lg.h(v) - lg.totals()[0] - torch.log(s)
 
     def _cdf_pdf_rate64(self, s, t):
         lg, v, s, t = self._at(s, t)
-        logT, M = lg.tail(v)
-        logA, _ = lg.totals()
-        hv = lg.h(v)
-        frac = torch.exp(hv + logT - logA)
-        F = torch.where(v <= 0, frac, 1.0 - frac)
-        f = torch.exp(hv - logA) / s
-        return F, f, s * (1.0 + M) / t
+        hv, logT, M = lg.tail(v)
+        logA = lg.totals()[0]
+        return self._F(v, hv, logT, logA), torch.exp(hv - logA) / s, s * (1.0 + M) / t
 
     def _icdf64(self, u, t):
         u, t = torch.broadcast_tensors(u, t)
@@ -859,11 +882,8 @@ class GIG(Law):
         logA, _ = lg.totals()
 
         def fn(v):
-            logT, _ = lg.tail(v, with_rate=False)
-            hv = lg.h(v)
-            frac = torch.exp(hv + logT - logA)
-            F = torch.where(v <= 0, frac, 1.0 - frac)
-            return F - u, torch.exp(hv - logA)
+            hv, logT, _ = lg.tail(v, with_rate=False)
+            return self._F(v, hv, logT, logA) - u, torch.exp(hv - logA)
 
         v = _root(fn, torch.zeros_like(t), lg.v_lo, lg.v_hi)
         return torch.exp(offset + v)
