@@ -65,7 +65,8 @@ def _lambdify_k(expr, values):
 def plot_pde(compiled, path: str, dim: int = 2, k_max: float | None = None, times=None) -> dict:
     """Draw the dispersion branches and the kernel's radial law of a compiled PDE into ``path`` (PNG).
 
-    Returns what was drawn: {"band": (k_lo, k_hi) or None, "times": [...], "negative": min density}.
+    Returns what was drawn: {"band": (k_lo, k_hi) or None, "times": [...], "negative": the lowest radial
+    density, "curves": [(t, r, density of |x - y| at r)]}.
     """
     import matplotlib
 
@@ -119,7 +120,7 @@ def plot_pde(compiled, path: str, dim: int = 2, k_max: float | None = None, time
                  f"s-generative: {compiled.verdict}", fontsize=10)
 
     ax = axes[2]
-    info = {"band": band, "times": [], "negative": None}
+    info = {"band": band, "times": [], "negative": None, "curves": []}
     if kern is None:
         ax.text(0.5, 0.5, "no kernel", ha="center", va="center", transform=ax.transAxes)
     else:
@@ -142,6 +143,7 @@ def plot_pde(compiled, path: str, dim: int = 2, k_max: float | None = None, time
             dens = green.radial_inverse_fourier(q, float(tv), rr, dim, mollify=mollify)
             radial = area * rr ** (dim - 1) * dens
             low = min(low, float(radial.min()))
+            info["curves"].append((float(tv), rr, radial))
             ax.plot(rr, radial, lw=1.6, label=f"t = {tv:.3g}")
         info["times"] = [float(v) for v in times]
         info["negative"] = low
@@ -183,7 +185,9 @@ def plot_command(expr: str, params: tuple[str, ...], augment_dim: int | None, di
     except RecursionError:
         _fail("the expression is too deeply nested")
     band = info["band"]
-    click.echo(f"wrote {out}: dispersion branches" + (f" (C2 fails for k in [{band[0]:.3g}, {band[1]:.3g}])"
-                                                     if band else "") + (f"; radial law at t = "
-                                                                         f"{', '.join(f'{v:.3g}' for v in info['times'])}"
-                                                                         if info["times"] else ""))
+    msg = f"wrote {out}: dispersion branches"
+    if band:
+        msg += f" (C2 fails for k in [{band[0]:.3g}, {band[1]:.3g}])"
+    if info["times"]:
+        msg += "; radial law at t = " + ", ".join(f"{v:.3g}" for v in info["times"])
+    click.echo(msg)

@@ -151,7 +151,9 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
                           f"H and W; the data has samples of shape {list(shape)} (use kind: mlp)")
 
     try:
-        compiled = compile_pde(cfg.pde, params=dict(cfg.params), dim=n_dim, augment_dim=cfg.augment_dim)
+        # values as repr strings: parsed exactly as decimals (a float through nsimplify keeps only 15 digits)
+        values = {name: repr(v) for name, v in cfg.params}
+        compiled = compile_pde(cfg.pde, params=values, dim=n_dim, augment_dim=cfg.augment_dim)
     except PdecError as e:
         raise type(e)(f"{source}: pde: {e}") from None
     text = " ".join(cfg.pde.split())  # as the user wrote it (the parser accepted it)

@@ -1,0 +1,236 @@
+"""pdec generate: planning, rendering (determinism, safety, lint), refusals, atomic writes, the CLI, pdec plot."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pdec import emit
+from pdec.cli import main as cli
+from pdec.config import parse_config
+from pdec.errors import NotGenerativeError, PdecError
+
+ROOT = Path(__file__).resolve().parent.parent
+DIFFUSION = 'pde: "phi_t - lap(phi)"\ndata: {name: moons}\nmodel: {kind: mlp, width: 32, depth: 2}\n'
+ALLOWED_IMPORTS = {"torch", "numpy", "tqdm", "matplotlib", "runtime", "data", "kernel", "model", "sampler", "train",
+                   "sample", "__future__", "argparse", "copy", "json", "math", "os", "sys", "time", "pathlib"}
+
+
+@pytest.fixture(scope="module")
+def diffusion_plan():
+    return emit.plan(parse_config(DIFFUSION))
+
+
+def test_render_is_deterministic_and_compiles(diffusion_plan):
+    a = emit.render(diffusion_plan)
+    b = emit.render(emit.plan(parse_config(DIFFUSION)))
+    assert a == b
+    names = set(a)
+    for f in ("kernel.py", "sampler.py", "model.py", "train.py", "sample.py", "data.py", "README.md", "config.json",
+              "conftest.py", "tests/test_package.py", "runtime/laws.py", "runtime/kernel.py", "runtime/sampler.py",
+              "runtime/precond.py", "runtime/data.py"):
+        assert f in names
+    for name in ("laws.py", "kernel.py", "sampler.py", "precond.py", "data.py", "__init__.py"):
+        assert a[f"runtime/{name}"] == (ROOT / "pdec" / "runtime" / name).read_bytes()  # verbatim
+
+
+def test_emitted_code_imports_only_torch_numpy_tqdm(diffusion_plan):
+    for name, blob in emit.render(diffusion_plan).items():
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(blob)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [] if node.level else [node.module.split(".")[0]]
+            else:
+                continue
+            for m in mods:
+                assert m != "pdec" and m in ALLOWED_IMPORTS | {"importlib", "pytest", "math", "copy"}, (name, m)
+
+
+def test_baked_numbers_are_full_precision():
+    cfg = parse_config('pde: "phi_tt + lap(phi) - m**2*phi"\nparams: {m: 0.1234567890123456}\n'
+                       "train: {lr: 0.00012345678901234567}\nsample: {sigma_max: 3.3333333333333335}")
+    files = emit.render(emit.plan(cfg))
+    kernel = files["kernel.py"].decode()
+    assert "m=0.1234567890123456" in kernel and "PARAMS = {'m': 0.1234567890123456}" in kernel
+    assert f"LR = {0.00012345678901234567!r}" in files["train.py"].decode()
+    assert "SIGMA_MAX = 3.3333333333333335" in files["sampler.py"].decode()
+
+
+def test_hostile_pde_text_never_reaches_the_output(tmp_path):
+    for pde in ('x"); import os; os.system("echo pwned', "__import__('os').system('echo pwned')",
+                'phi_t - lap(phi)"""\nimport os', "phi_t - lap(phi) # \nimport os"):
+        cfg = parse_config(f"pde: {json.dumps(pde)}")
+        with pytest.raises(PdecError) as e:
+            emit.generate(cfg, tmp_path / "out")
+        assert "\n" not in str(e.value)
+        assert not (tmp_path / "out").exists()
+
+
+def test_doc_safe_strips_code_breakers():
+    s = emit.doc_safe('a"""b\\c\'d`e\nf')
+    assert not any(ch in s for ch in "\"'`\\\n")
+
+
+def test_ruff_passes_on_the_emitted_package(tmp_path, diffusion_plan):
+    out = emit.write_tree(emit.render(diffusion_plan), tmp_path / "pkg")
+    ruff = Path(sys.executable).parent / "ruff"
+    res = subprocess.run([str(ruff), "check", "--no-cache", str(out)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("pde, fragment", [
+    ("phi_tt - lap(phi)", "not generative"),
+    ("I*phi_t + lap(phi)", "not generative"),
+    ("phi_t + lap(lap(phi))", "signed"),
+    ("phi_t + lap(phi)", "not generative"),
+])
+def test_not_generative_refused_with_reason(pde, fragment, tmp_path):
+    with pytest.raises(NotGenerativeError) as e:
+        emit.generate(parse_config(f"pde: {json.dumps(pde)}"), tmp_path / "out")
+    msg = str(e.value)
+    assert fragment in msg and "\n" not in msg
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["wave_dissipative", "helmholtz"])
+def test_conditional_examples_warn_or_refuse_with_regime(name, tmp_path):
+    """Conditional PDEs: accepted with a warning naming the regime, or refused (no sampler) saying why."""
+    from pdec.config import load_config
+
+    try:
+        g = emit.generate(load_config(ROOT / "examples" / f"{name}.yaml"), tmp_path / "out")
+    except NotGenerativeError as e:
+        msg = str(e)
+        assert "\n" not in msg and "no sampler" in msg
+        assert ("damping" in msg) if name == "wave_dissipative" else ("cos(" in msg)
+        assert not (tmp_path / "out").exists()
+        return
+    assert g.plan.verdict == "conditional" and any("regime" in w for w in g.plan.warnings)
+
+
+def test_unet_needs_images():
+    with pytest.raises(PdecError, match="unet needs image data"):
+        emit.plan(parse_config('pde: "phi_t - lap(phi)"\nmodel: {kind: unet, channels: 8}'))
+
+
+def test_sigma_max_rule_for_diffusion_is_the_closed_form(diffusion_plan):
+    """Deterministic S = sigma^2: the rule is sigma_max = sqrt(lambda_max / (2 tol)) exactly."""
+    import torch
+
+    from pdec.runtime import data as rdata
+    from pdec.runtime import sampler as rs
+
+    x_raw = rdata.load_dataset("moons", None, "train")
+    mean, scale = rdata.normalisation(x_raw)
+    lam = rs.top_eigenvalue(torch.from_numpy(rdata.normalise(x_raw, mean, scale)))
+    assert math.isclose(diffusion_plan.sigma_max, math.sqrt(lam / 0.02), rel_tol=1e-5)
+    assert "0.01" in diffusion_plan.sigma_max_why
+    fixed = emit.plan(parse_config(DIFFUSION + "sample: {sigma_max: 80}"))
+    assert fixed.sigma_max == 80.0 and "configuration" in fixed.sigma_max_why
+
+
+def test_write_tree_refuses_overwrites_and_is_atomic(tmp_path, diffusion_plan, monkeypatch):
+    files = emit.render(diffusion_plan)
+    out = tmp_path / "pkg"
+    emit.write_tree(files, out)
+    with pytest.raises(emit.OutputExistsError, match="--force"):
+        emit.write_tree(files, out)
+    (out / "marker.txt").write_text("old")
+    emit.write_tree(files, out, force=True)
+    assert not (out / "marker.txt").exists() and (out / "kernel.py").read_bytes() == files["kernel.py"]
+    # --force never replaces a folder pdec did not generate
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "thesis.tex").write_text("precious")
+    with pytest.raises(emit.OutputExistsError, match="not a package generated by pdec"):
+        emit.write_tree(files, other, force=True)
+    assert (other / "thesis.tex").read_text() == "precious"
+    # a failure half-way leaves the old package untouched and no temporary folder behind
+    calls = {"n": 0}
+    real = Path.write_bytes
+
+    def flaky(self, data):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError("disk full")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        emit.write_tree(files, out, force=True)
+    with pytest.raises(OSError, match="disk full"):
+        emit.write_tree(files, tmp_path / "fresh")
+    monkeypatch.undo()
+    assert (out / "kernel.py").read_bytes() == files["kernel.py"]
+    assert not (tmp_path / "fresh").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "pkg"]
+
+
+def test_generate_twice_gives_identical_bytes(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(DIFFUSION)
+    a = emit.generate(cfg, tmp_path / "a")
+    b = emit.generate(cfg, tmp_path / "b")
+    for name in a.files:
+        assert (a.out / name).read_bytes() == (b.out / name).read_bytes(), name
+
+
+def test_cli_generate(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(DIFFUSION)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["generate", str(cfg), "-o", str(tmp_path / "pkg")])
+    assert res.exit_code == 0, res.output
+    assert "sigma_max" in res.output and "Deterministic" in res.output
+    res = runner.invoke(cli, ["generate", str(cfg), "-o", str(tmp_path / "pkg")])
+    assert res.exit_code == 2 and "--force" in res.output
+    assert runner.invoke(cli, ["generate", str(cfg), "-o", str(tmp_path / "pkg"), "--force"]).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DIFFUSION + "bogus: 1\n")
+    res = runner.invoke(cli, ["generate", str(bad), "-o", str(tmp_path / "pkg2")])
+    assert res.exit_code == 2 and "bad.yaml:4: 'bogus': unknown key" in res.output
+    assert len([ln for ln in res.output.splitlines() if ln.strip()]) == 1
+    wave = tmp_path / "wave.yaml"
+    wave.write_text('pde: "phi_tt - lap(phi)"\n')
+    res = runner.invoke(cli, ["generate", str(wave), "-o", str(tmp_path / "pkg3")])
+    assert res.exit_code == 2 and "not generative" in res.output and not (tmp_path / "pkg3").exists()
+
+
+def test_cli_plot(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "yukawa.png"
+    res = runner.invoke(cli, ["plot", "phi_tt + lap(phi) - m**2*phi", "--param", "m=1", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+    assert "C2 fails" not in res.output
+    out2 = tmp_path / "helmholtz.png"
+    res = runner.invoke(cli, ["plot", "phi_tt + lap(phi) + k0**2*phi", "--param", "k0=1", "-o", str(out2)])
+    assert res.exit_code == 0, res.output
+    band = res.output.split("C2 fails for k in [")[1].split("]")[0].split(",")
+    assert float(band[0]) < 0.01 and abs(float(band[1]) - 1.0) < 0.01  # the band (0, k0)
+    res = runner.invoke(cli, ["plot", "phi_t + sin(phi)", "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and not (tmp_path / "x.png").exists()
+
+
+def test_plot_radial_law_matches_the_gaussian(tmp_path):
+    """Diffusion in N = 2: the drawn radial law of |x - y| is Rayleigh, r / (2 t) exp(-r^2 / (4 t))."""
+    import numpy as np
+
+    from pdec.cli_generate import plot_pde
+    from pdec.compiler import compile_pde
+
+    info = plot_pde(compile_pde("phi_t - lap(phi)", dim=2), str(tmp_path / "d.png"), dim=2, times=[0.5, 2.0])
+    assert info["band"] is None and info["times"] == [0.5, 2.0] and info["negative"] > -1e-8
+    for t, r, dens in info["curves"]:
+        assert np.allclose(dens, r / (2 * t) * np.exp(-r**2 / (4 * t)), atol=1e-6)

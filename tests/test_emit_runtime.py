@@ -1,0 +1,220 @@
+"""The runtime pieces of the emitted package: EDM grid, ODE solvers, sigma_max rule, preconditioning, data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from pdec.runtime import data as rdata
+from pdec.runtime import precond as rp
+from pdec.runtime import sampler as rs
+from pdec.runtime.kernel import Kernel
+from pdec.runtime.laws import Deterministic, InverseGamma, InverseGaussian
+
+
+def test_edm_grid():
+    s = rs.edm_sigmas(18, 0.002, 80.0, 7.0)
+    assert s.dtype == torch.float64 and s.shape == (19,)
+    assert float(s[0]) == pytest.approx(80.0, rel=1e-14) and float(s[17]) == pytest.approx(0.002, rel=1e-14)
+    assert float(s[-1]) == 0.0 and bool((s[1:] < s[:-1]).all())
+    i = 5  # EDM eq. 5
+    expect = (80.0 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 80.0 ** (1 / 7))) ** 7
+    assert float(s[i]) == pytest.approx(expect, rel=1e-13)
+    assert rs.nfe(18, "heun") == 35 and rs.nfe(18, "euler") == 18
+    with pytest.raises(ValueError):
+        rs.edm_sigmas(0)
+
+
+def test_time_grid_inverts_sigma():
+    k = Kernel(InverseGaussian(c=1.0, m=1.0))
+    s = rs.edm_sigmas(6, 0.002, 5.0)
+    t = rs.time_grid(k, s)
+    assert float(t[-1]) == 0.0
+    assert torch.allclose(torch.as_tensor(k.sigma(t[:-1]), dtype=torch.float64), s[:-1], rtol=1e-9)
+
+
+def _gaussian_denoiser(s_data):
+    def D(x, sigma):
+        return (s_data**2 / (s_data**2 + sigma.to(x.dtype) ** 2)).view(-1, *([1] * (x.dim() - 1))) * x
+    return D
+
+
+@pytest.mark.parametrize("solver, order", [("heun", 2), ("euler", 1)])
+def test_solvers_converge_at_their_order(solver, order):
+    """Data N(0, s^2 I), Gaussian kernel: D = s^2 / (s^2 + sigma^2) x is the exact denoiser and the exact
+    flow maps sqrt(sigma_max^2 + s^2) to s. Halving the step divides the error by 2^order."""
+    s_data, smax = 0.5, 40.0
+    x = torch.tensor([[math.sqrt(smax**2 + s_data**2)]], dtype=torch.float64)
+    errs = [float(rs.solve(_gaussian_denoiser(s_data), x, rs.edm_sigmas(n, 0.002, smax), solver)) / s_data - 1
+            for n in (25, 50, 100)]
+    for a, b in zip(errs, errs[1:], strict=False):
+        assert 2**order * 0.9 < a / b < 2**order * 1.15, errs
+
+
+def test_batched_sampling_from_the_prior_gives_the_data_scale():
+    s_data = 0.5
+    k = Kernel(Deterministic(a=1.0))
+    sigma_max = 5.0
+    t_max = float(k.sigma_inv(torch.tensor(sigma_max, dtype=torch.float64)))
+    g = torch.Generator().manual_seed(0)
+    x = rs.prior(k, 40000, (2,), t_max, generator=g) * math.sqrt(sigma_max**2 + s_data**2) / sigma_max
+    assert float(x.std()) == pytest.approx(math.sqrt(sigma_max**2 + s_data**2), rel=0.01)
+    out = rs.solve(_gaussian_denoiser(s_data), x, rs.edm_sigmas(100, 0.002, sigma_max), "heun")
+    assert out.dtype == torch.float32 and float(out.std()) == pytest.approx(s_data, rel=0.01)
+
+
+def test_solver_steps_compile_without_graph_breaks():
+    torch._dynamo.reset()
+    net = torch.nn.Linear(2, 2)
+
+    def D(x, sigma):
+        return net(x) * sigma[:, None]
+
+    x = torch.randn(8, 2)
+    s0, s1 = torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)
+    for step in (rs.heun_step, rs.euler_step):
+        f = torch.compile(lambda x, a, b, step=step: step(D, x, a, b), fullgraph=True, backend="eager")
+        assert torch.allclose(f(x, s0, s1), step(D, x, s0, s1))
+    pre = rp.Precond(torch.nn.Identity(), n_dim=2)
+
+    class Back(torch.nn.Module):
+        def forward(self, x, c):
+            return x * c[:, None]
+
+    pre = rp.Precond(Back(), n_dim=2)
+    f = torch.compile(pre, fullgraph=True, backend="eager")
+    sig = torch.full((8,), 0.3)
+    assert torch.allclose(f(x * 100, sig), pre(x * 100, sig))
+
+
+def test_prior_is_the_kernel_at_t_max():
+    """Prior radii in N = 2 under PFGM (D = 1): R^2 / t^2 ~ BetaPrime(N/2, D/2) (PFGM++'s law), KS test."""
+    k = Kernel(InverseGamma(D=1.0, c=1.0))
+    x = rs.prior(k, 4000, (2,), 3.0, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    r2 = (x**2).sum(1).numpy() / 9.0
+    assert stats.kstest(r2, stats.betaprime(1.0, 0.5).cdf).pvalue > 1e-3
+
+
+def test_sigma_max_rule():
+    lam = 0.4
+    det = Kernel(Deterministic(a=1.0))
+    s, why = rs.choose_sigma_max(det, lam, 0.01)
+    assert s == pytest.approx(math.sqrt(lam / 0.02), rel=1e-6) and "<= tolerance 0.01" in why
+    s2, _ = rs.choose_sigma_max(det, lam, 0.0025)
+    assert s2 == pytest.approx(2 * s, rel=1e-6)  # error ~ 1/sigma^2
+    # a heavy-tailed law: the achieved error lambda E[1/S_T]/2 is the tolerance (checked by fresh Monte Carlo)
+    pfgm = Kernel(InverseGamma(D=1.0, c=1.0))
+    sp, _ = rs.choose_sigma_max(pfgm, lam, 0.01)
+    t = pfgm.sigma_inv(torch.tensor(sp, dtype=torch.float64))
+    S = pfgm.sample_scale(torch.full((100000,), float(t), dtype=torch.float64), torch.Generator().manual_seed(9))
+    assert 0.5 * lam * float((1 / S).mean()) == pytest.approx(0.01, rel=0.03)
+    capped, why = rs.choose_sigma_max(det, lam, 0.01, sigma_cap=1.0)
+    assert capped == 1.0 and "capped" in why
+
+
+def test_top_eigenvalue():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20000, 3, generator=g, dtype=torch.float64) * torch.tensor([3.0, 1.0, 0.5], dtype=torch.float64)
+    assert rs.top_eigenvalue(x) == pytest.approx(9.0, rel=0.05)
+
+
+def test_precond_is_edm_except_on_outliers():
+    torch.manual_seed(0)
+    back = torch.nn.Sequential(torch.nn.Linear(2, 2))
+
+    class B(torch.nn.Module):
+        def forward(self, x, c):
+            return back(x) + c[:, None]
+
+    aware, plain = rp.Precond(B(), 2), rp.Precond(B(), 2, outlier_aware=False)
+    sigma = torch.tensor([0.1, 1.0, 10.0])
+    x = torch.tensor([[0.1, 0.2], [1.0, -0.5], [5.0, 3.0]])
+    assert torch.equal(aware(x, sigma), plain(x, sigma))
+    sd2 = 0.25
+    c_skip, c_out, c_in, w = plain.coefficients(x, sigma)
+    s2 = sigma**2
+    assert torch.allclose(c_skip, sd2 / (s2 + sd2)) and torch.allclose(c_in, 1 / torch.sqrt(s2 + sd2))
+    assert torch.allclose(c_out, sigma * 0.5 / torch.sqrt(s2 + sd2)) and torch.allclose(w, (s2 + sd2) / (s2 * sd2))
+    far = torch.tensor([[300.0, 0.0]])
+    one = torch.tensor([0.1])
+    assert not torch.equal(aware(far, one), plain(far, one))
+    ca = aware.coefficients(far, one)
+    assert float(ca[2] * far.norm()) == pytest.approx(math.sqrt(2 * aware.q), rel=1e-5)  # |c_in x|^2 / N = q
+
+
+@pytest.mark.parametrize("n_dim", [2, 64])
+def test_outlier_threshold_hits_one_in_a_thousand_gaussian_points(n_dim):
+    """For x = y + sigma xi with y ~ N(0, sd^2 I), rho ~ chi^2_N / N: P(rho > q_N) ~ 1e-3."""
+    q = rp.chi2_quantile_per_dim(n_dim)
+    assert stats.chi2(n_dim).sf(q * n_dim) == pytest.approx(1e-3, rel=0.15)
+
+
+def test_train_sigma_distribution():
+    g = torch.Generator().manual_seed(0)
+    s = rp.sample_train_sigma(20000, g)
+    assert s.dtype == torch.float64
+    assert stats.kstest(torch.log(s).numpy(), stats.norm(-1.2, 1.2).cdf).pvalue > 1e-3
+    s = rp.sample_train_sigma(20000, g, sigma_hi=0.5)
+    assert float(s.max()) < 0.5
+    cut = stats.truncnorm(-np.inf, (math.log(0.5) + 1.2) / 1.2, loc=-1.2, scale=1.2)
+    assert stats.kstest(torch.log(s).numpy(), cut.cdf).pvalue > 1e-3
+
+
+def test_edm_loss_is_zero_for_the_target_and_weighted():
+    class Zero(torch.nn.Module):
+        def forward(self, x, c):
+            return torch.zeros_like(x)
+
+    net = rp.Precond(Zero(), 2, outlier_aware=False)
+    x = torch.randn(16, 2)
+    sigma = torch.full((16,), 2.0, dtype=torch.float64)
+    D = net(x, sigma.float())
+    assert float(rp.edm_loss(net, x, sigma, D)) == pytest.approx(0.0, abs=1e-12)
+    # target off by 1 in every coordinate: loss = lambda(sigma) = (4 + 0.25) / (4 * 0.25)
+    assert float(rp.edm_loss(net, x, sigma, D + 1)) == pytest.approx(4.25, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", rdata.TOY_SETS)
+def test_toy_sets(name):
+    a = rdata.make_toy(name, 3000, 0)
+    assert a.shape == (3000, 2) and a.dtype == np.float32 and np.isfinite(a).all()
+    assert np.array_equal(a, rdata.make_toy(name, 3000, 0)) and not np.array_equal(a, rdata.make_toy(name, 3000, 1))
+    mean, scale = rdata.normalisation(a)
+    z = rdata.normalise(a, mean, scale)
+    assert np.abs(z.mean(0)).max() < 1e-5 and math.sqrt(float((z.astype(np.float64) ** 2).mean())) == pytest.approx(0.5)
+    assert np.allclose(rdata.denormalise(z, mean, scale), a, atol=1e-5)
+
+
+def test_checkerboard_and_moons_shapes():
+    c = rdata.make_toy("checkerboard", 20000, 0).astype(np.float64)
+    cell = (np.floor(c[:, 0]) + np.floor(c[:, 1])) % 2
+    assert (cell == 0).all()  # only the even squares
+    m = rdata.make_toy("moons", 20000, 0)
+    outer = (np.abs(np.hypot(m[:, 0], m[:, 1]) - 1) < 0.25) & (m[:, 1] > -0.25)
+    inner = (np.abs(np.hypot(m[:, 0] - 1, m[:, 1] - 0.5) - 1) < 0.25) & (m[:, 1] < 0.75)
+    assert (outer | inner).mean() > 0.99 and np.allclose(m.mean(0), [0.5, 0.25], atol=0.03)
+
+
+def test_sliced_w2():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2000, 4))
+    assert rdata.sliced_w2(a, a) == 0.0
+    v = np.array([1.0, 2.0, 0.0, -2.0])
+    # a shift v: SW2^2 = E[(theta . v)^2] = |v|^2 / d
+    assert rdata.sliced_w2(a, a + v, n_proj=1000) == pytest.approx(np.linalg.norm(v) / 2, rel=0.05)
+
+
+def test_load_npy_refuses_pickles_and_bad_shapes(tmp_path):
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}, {"b": 2}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        rdata.load_npy(str(tmp_path / "o.npy"))
+    np.save(tmp_path / "v.npy", np.zeros(5))
+    with pytest.raises(ValueError, match="shape"):
+        rdata.load_npy(str(tmp_path / "v.npy"))
+    np.save(tmp_path / "n.npy", np.array([[np.nan, 1.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        rdata.load_npy(str(tmp_path / "n.npy"))
