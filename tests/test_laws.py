@@ -21,6 +21,15 @@ from pdec.runtime.laws import GIG, Deterministic, InverseGamma, InverseGaussian,
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tests run many small tensor ops: one intra-op thread is several times faster on 2 cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -476,3 +485,18 @@ def test_self_similarity_flags():
     assert not InverseGaussian(1, 1).self_similar and not GIG(3, 1, 1).self_similar
     assert Sum(Stable(1.0), InverseGamma(5)).self_similar  # both S ~ t^2
     assert not Sum(Deterministic(1), Stable(1.0)).self_similar
+
+
+def test_perturb_image_batch_and_scalar_t():
+    """y [B, C, H, W]: per-sample scale and coefficient broadcast over the image; t may be a number."""
+    law = InverseGaussian(1.0, 1.0)
+    kern = Kernel(law)
+    y = torch.randn(6, 3, 8, 8, generator=gen(0))
+    x, u = kern.perturb(y, 0.7, gen(1))
+    assert x.shape == y.shape and u.shape == y.shape and x.dtype == torch.float32
+    g = gen(1)
+    S, dS = law.sample_with_rate(torch.full((6,), 0.7, dtype=F64), g)  # perturb draws S first, then xi
+    xi = torch.randn(6, 3, 8, 8, generator=g)
+    scale = S.sqrt().float()[:, None, None, None]
+    torch.testing.assert_close(x, y + scale * xi, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(u, (dS / (2 * S)).float()[:, None, None, None] * scale * xi, rtol=1e-5, atol=1e-6)
