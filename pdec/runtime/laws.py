@@ -164,7 +164,7 @@ def _quantile(cdf_pdf, u, x0):
     return torch.exp(_root(fn, x0, lo, hi))
 
 
-def _log_standard_gamma(k: float, n: int, generator, device, oversample: int = 2):
+def _log_standard_gamma(k: float, n: int, generator, device, oversample: int = 4):
     """log G for n draws G ~ Gamma(k, 1), float64.
 
     Marsaglia & Tsang (2000): d = k - 1/3, G = d (1 + x / sqrt(9 d))^3 with x ~ N(0, 1), accepted
@@ -337,7 +337,7 @@ class _LogGIG:
         M = torch.where(lower, TW - kappa * T, kappa * T - TW)
         return hv, torch.log(T), M
 
-    def rou_sample(self, generator, oversample: int = 4):
+    def rou_sample(self, generator, oversample: int = 12):
         """Exact draws of v ~ exp(h(v)) on [v_lo, v_hi] by ratio-of-uniforms with mode shift.
 
         (u, z) uniform on [0, 1] x [z_minus, z_plus] with z_plus >= sup_{v>0} v exp(h(v)/2) and
