@@ -234,3 +234,33 @@ def test_plot_radial_law_matches_the_gaussian(tmp_path):
     assert info["band"] is None and info["times"] == [0.5, 2.0] and info["negative"] > -1e-8
     for t, r, dens in info["curves"]:
         assert np.allclose(dens, r / (2 * t) * np.exp(-r**2 / (4 * t)), atol=1e-6)
+
+
+def test_conditional_kernel_with_t_max_bound_is_capped(monkeypatch):
+    """A conditional kernel valid only for t < t_bound (Helmholtz-like): accepted with a warning naming the
+    regime; sigma_max and the training sigmas stay below sigma(t_bound)."""
+    import dataclasses
+
+    import sympy as sp
+
+    import pdec.compiler as compiler
+    from pdec.criteria import Criterion
+
+    real = compiler.compile_pde
+
+    def fake(*args, **kwargs):
+        c = real(*args, **kwargs)
+        kern = dataclasses.replace(c.kernel, t_max_bound=sp.Rational(1, 2))
+        return dataclasses.replace(c, kernel=kern, verdict="conditional",
+                                   c2=Criterion("conditional", "modes 0 < k < 1 do not decay (small k0 regime)"))
+
+    monkeypatch.setattr(compiler, "compile_pde", fake)
+    p = emit.plan(parse_config(DIFFUSION))
+    assert p.t_max_bound == 0.5 and p.sigma_cap == pytest.approx(1.0)  # sigma(t) = sqrt(2 t)
+    assert p.sigma_max == pytest.approx(0.999, rel=1e-5) and "capped" in p.sigma_max_why
+    assert any("regime" in w and "small k0" in w for w in p.warnings)
+    assert any("t < 0.5" in w for w in p.warnings)
+    files = emit.render(p)
+    assert "SIGMA_CAP = 1.0" in files["kernel.py"].decode() and "T_MAX_BOUND = 0.5" in files["kernel.py"].decode()
+    with pytest.raises(PdecError, match="sample.sigma_max: must be below"):
+        emit.plan(parse_config(DIFFUSION + "sample: {sigma_max: 2}"))

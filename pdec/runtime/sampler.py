@@ -166,8 +166,9 @@ def choose_sigma_max(kernel, lam_max: float, tol: float = PRIOR_TOL, sigma_cap: 
     sigma_max = hi
     e = err(sigma_max)
     t_max = float(kernel.sigma_inv(torch.tensor(sigma_max, dtype=torch.float64)))
-    why = (f"sigma_max = {sigma_max:.4g} (t_max = {t_max:.4g}): the prior's scale error lambda_max E[1/S_T]/2 = "
-           f"{e:.3g} along the widest direction of the data (lambda_max = {lam_max:.4g}, normalised units)")
+    why = (f"sigma_max = {sigma_max:.4g} (t_max = {t_max:.4g}), {sigma_max / math.sqrt(lam_max):.3g} times the "
+           f"widest scale of the data sqrt(lambda_max) = {math.sqrt(lam_max):.4g} (normalised units): the prior scale "
+           f"error lambda_max E[1/S_T]/2 = {e:.3g}")
     if capped:
         why += f"; capped by the kernel's validity (sigma <= {sigma_cap:.4g}), above the tolerance {tol:g}"
     else:
