@@ -67,6 +67,9 @@ class Kernel:
             coef = dS / (2.0 * S)
         scale = torch.sqrt(S)
         xi = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+        if getattr(self.law, "radial", False):  # tabulated radial law (radial.py): x = y + rho xi/|xi|, S = rho^2
+            norm = torch.linalg.vector_norm(xi.reshape(xi.shape[0], -1), dim=1)
+            xi = xi / norm.reshape((-1,) + (1,) * (xi.dim() - 1))
         x = torch.addcmul(y, xi, _per_sample(scale, y))
         u = xi.mul_(_per_sample(coef * scale, y))
         return x, u
