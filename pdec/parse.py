@@ -30,8 +30,9 @@ from .errors import (
 )
 
 __all__ = ["parse", "parse_pde", "parse_value", "parse_params", "to_text", "x",
-           "MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_INT", "MAX_SIG_DIGITS", "MAX_EXPONENT",
-           "MAX_DIGITS", "MAX_TERMS", "MAX_NAME"]
+           "MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_SIG_DIGITS", "MAX_EXPONENT", "MAX_DIGITS",
+           "MAX_TOTAL_DIGITS", "MAX_TERMS", "MAX_ROOT_NESTING",
+           "MAX_RADICAND_DIGITS", "MAX_BIG_ROOTS", "MAX_NAME", "MAX_VALUE", "MIN_VALUE"]
 
 #: the largest input, in characters
 MAX_LENGTH = 10_000
@@ -39,18 +40,29 @@ MAX_LENGTH = 10_000
 MAX_DEPTH = 64
 #: the most AST nodes (numbers, names, operations, calls) an input may have
 MAX_NODES = 2_000
-#: the largest integer literal (in magnitude); decimals are bounded by it as well
-MAX_INT = 10**12
+#: the most decimal digits of any number (numerator or denominator), literals included.
+#: (Not 10**12: str() of a parsed expression must parse again, and exact decimals such as
+#: 1e-30 = 1/10**30 or powers such as 3**64 print as longer integers.)
+MAX_DIGITS = 200
+#: the most digits of all the numbers of an expression together
+MAX_TOTAL_DIGITS = 2_000
 #: the most significant digits of a decimal literal
 MAX_SIG_DIGITS = 30
-#: the smallest decimal exponent of a nonzero decimal literal (1e-30)
-MIN_DECIMAL_EXP = -30
 #: the largest |exponent| (and the largest denominator of a rational exponent)
 MAX_EXPONENT = 64
-#: the most decimal digits of any number (numerator or denominator) in the expression
-MAX_DIGITS = 200
+#: the range of a parameter value (parse_value)
+MAX_VALUE = sp.Integer(10) ** 12
+MIN_VALUE = sp.Rational(1, 10**30)
 #: the most terms the expression may have once fully expanded (an upper bound is checked)
-MAX_TERMS = 128
+MAX_TERMS = 64
+#: the deepest nesting of roots of sums, as in sqrt(1 - sqrt(1 - sqrt(2))): SymPy's assumptions
+#: evaluate such numbers at a cost exponential in the depth (depth 7 takes seconds)
+MAX_ROOT_NESTING = 2
+#: the most digits of a number under a root (a non-integer power of a rational): SymPy factors
+#: it (trial division) whenever it builds or combines such a power
+MAX_RADICAND_DIGITS = 30
+#: the most distinct roots of numbers >= 10**6 in one input (each costs milliseconds to build)
+MAX_BIG_ROOTS = 8
 #: the longest identifier
 MAX_NAME = 32
 #: the deepest recursion of the tree walk (brackets, unary signs, powers)
@@ -130,15 +142,41 @@ def _digits(q: sp.Rational) -> float:
     return max(abs(int(q.p)).bit_length(), int(q.q).bit_length()) * _LOG10_2
 
 
-def _coeff_digits(e: sp.Expr) -> float:
-    """Digits of the rational coefficient of e (0 if it has none)."""
-    if e.is_Rational:
-        return _digits(e)
-    if e.is_Mul:
-        c = e.args[0]
-        if c.is_Rational:
-            return _digits(c)
-    return 0.0
+def _size(q: sp.Rational) -> float:
+    """Decimal digits of numerator and denominator together (approximately)."""
+    return (abs(int(q.p)).bit_length() + int(q.q).bit_length()) * _LOG10_2
+
+
+def _top_rationals(e: sp.Expr):
+    """The rationals SymPy combines when e enters a sum or a product: e itself, the coefficient
+    of a product, the constant and the coefficients of a sum."""
+    for a in (e.args if e.is_Add else (e,)):
+        if a.is_Rational:
+            yield a
+        elif a.is_Mul and a.args[0].is_Rational:
+            yield a.args[0]
+
+
+def _is_root(e: sp.Expr) -> bool:
+    """A non-integer rational power of a rational number, such as sqrt(2) or 3**(2/3)."""
+    return e.is_Pow and e.base.is_Rational and e.exp.is_Rational and not e.exp.is_Integer
+
+
+def _top_roots(e: sp.Expr):
+    """The roots of numbers in e, in its terms and in their factors (what SymPy combines)."""
+    for a in (e.args if e.is_Add else (e,)):
+        for b in (a.args if a.is_Mul else (a,)):
+            if _is_root(b):
+                yield b
+
+
+def _radicand_weight(factors) -> float:
+    """Digits of the numbers under roots among factors (and among their factors)."""
+    return sum(_size(b.base) for f in factors for b in (f.args if f.is_Mul else (f,)) if _is_root(b))
+
+
+def _weight(items) -> float:
+    return sum(_size(q) for e in items for q in _top_rationals(e))
 
 
 def _decimal(s: str, cls: type[PdecError], col: int | None, text: str | None = None) -> sp.Rational:
@@ -160,13 +198,10 @@ def _decimal(s: str, cls: type[PdecError], col: int | None, text: str | None = N
         return sp.S.Zero
     if len(digits) > MAX_SIG_DIGITS:
         raise _error(cls, f"the number {_short(s)} has more than {MAX_SIG_DIGITS} significant digits", col, text)
-    adjusted = len(digits) - 1 + e
-    if adjusted > 12 or adjusted < MIN_DECIMAL_EXP:
-        raise _error(cls, f"the number {_short(s)} is out of range (1e{MIN_DECIMAL_EXP} .. 1e12)", col, text)
-    value = sp.Integer(int(digits)) * sp.Integer(10) ** e
-    if abs(value) > MAX_INT:
-        raise _error(cls, f"the number {_short(s)} is larger than 10**12", col, text)
-    return value
+    if len(digits) + e > MAX_DIGITS or -e >= MAX_DIGITS:
+        raise _error(cls, f"the number {_short(s)} is out of range (numerators and denominators have at most "
+                     f"{MAX_DIGITS} digits)", col, text)
+    return sp.Integer(int(digits)) * sp.Integer(10) ** e
 
 
 # ----------------------------------------------------------------------------------------------
@@ -234,6 +269,19 @@ class _Builder:
         self.text = text  # the whole input (for error messages)
         self.src = src  # the side that was parsed
         self.offset = offset  # position of src[0] in text
+        self.memo: dict = {}  # of _expansion_bound
+        self.roots: dict = {}  # of _root_nesting
+        self.big_roots: set = set()  # distinct roots of numbers >= 10**6 seen so far
+
+    def too_large(self, parts, node: ast.AST, power: int = 1, product: bool = True) -> None:
+        """Refuse node if expanding it (the product or sum of parts, to a power) could give too many terms."""
+        cap = MAX_TERMS + 1
+        total = 1 if product else 0
+        for e in parts:
+            b = _expansion_bound(e, power, self.memo)
+            total = min(cap, total * b if product else total + b)
+        if total > MAX_TERMS:
+            raise self.fail(f"{self.seg(node)} is too large: expanded, it could have more than {MAX_TERMS} terms", node)
 
     def col(self, node: ast.AST) -> int:
         return self.offset + getattr(node, "col_offset", 0) + 1
@@ -293,8 +341,8 @@ class _Builder:
         if isinstance(v, int):
             if not _INTEGER.match(raw):
                 raise self.fail(f"the number literal {s} is not allowed; write numbers in decimal", node)
-            if v > MAX_INT:
-                raise self.fail(f"the integer {s} is larger than 10**12", node)
+            if len(raw.lstrip("0")) > MAX_DIGITS:
+                raise self.fail(f"the integer {s} has more than {MAX_DIGITS} digits", node)
             return sp.Integer(v)
         if isinstance(v, float):
             if not _DECIMAL.match(raw):
@@ -342,9 +390,10 @@ class _Builder:
         for neg, sub in items:
             e = self.build(sub, depth + 1)
             terms.append(-e if neg else e)
-        if sum(_coeff_digits(a) for a in terms) > MAX_DIGITS:
+        self.too_large(terms, node, product=False)
+        if _weight(terms) > 2 * MAX_TOTAL_DIGITS:
             raise self.fail(f"the numbers in {self.seg(node)} are too large", node)
-        return sp.Add(*terms)
+        return self.checked(sp.Add(*terms), node)
 
     def product(self, node: ast.BinOp, depth: int) -> sp.Expr:
         """A chain a * b / c * ... (left-associative), built in one Mul."""
@@ -357,15 +406,50 @@ class _Builder:
         items.reverse()
         factors = []
         for div, sub in items:
+            if not div:
+                # -a*b is (-a)*b in Python but Mul(-1, a, b) for SymPy (which prints it so): keep the
+                # sign as a factor, so that -(x + 1)*y does not become (-x - 1)*y
+                while isinstance(sub, ast.UnaryOp) and isinstance(sub.op, (ast.USub, ast.UAdd)):
+                    if isinstance(sub.op, ast.USub):
+                        factors.append(sp.S.NegativeOne)
+                    sub = sub.operand
             e = self.build(sub, depth + 1)
             if div:
                 e = sp.Pow(e, -1)
                 if e in _INFINITE:
                     raise self.fail(f"division by zero: {self.seg(sub)}", sub)
             factors.append(e)
-        if sum(_coeff_digits(f) for f in factors) > MAX_DIGITS:
+        self.too_large(factors, node)
+        if _radicand_weight(factors) > 2 * MAX_RADICAND_DIGITS:
+            raise self.fail(f"the numbers under roots in {self.seg(node)} are too large", node)
+        if _weight(factors) > 2 * MAX_TOTAL_DIGITS:
             raise self.fail(f"the numbers in {self.seg(node)} are too large", node)
-        return sp.Mul(*factors)
+        return self.checked(sp.Mul(*factors), node)
+
+    def checked(self, e: sp.Expr, node: ast.AST) -> sp.Expr:
+        """e, after checking the size of the numbers SymPy has just computed.
+
+        A product or sum SymPy left nested or unexpanded (it does, e.g. sqrt(sqrt(1/3)) or
+        sqrt(-8*I) = 2*(1 - I)) is rebuilt, as parsing its printed form would.
+        """
+        if e.is_Mul or e.is_Add:
+            e = e.func(*[b for a in e.args for b in (a.args if a.func is e.func else (a,))])
+        for a in (e.args if e.is_Mul else (e,)):
+            for q in _top_rationals(a):
+                if _digits(q) > MAX_DIGITS:
+                    raise self.fail(f"{self.seg(node)} gives a number with more than {MAX_DIGITS} digits", node)
+        for a in (e.args if e.is_Add else (e,)):
+            if _radicand_weight([a]) > 2 * MAX_RADICAND_DIGITS:
+                raise self.fail(f"the numbers under roots in {self.seg(node)} are too large", node)
+        for b in _top_roots(e):
+            if _size(b.base) > MAX_RADICAND_DIGITS:
+                raise self.fail(f"{self.seg(node)} gives a root of a number with more than "
+                                f"{MAX_RADICAND_DIGITS} digits", node)
+            if max(abs(b.base.p), b.base.q) >= 10**6:
+                self.big_roots.add(b)
+                if len(self.big_roots) > MAX_BIG_ROOTS:
+                    raise self.fail(f"too many roots of large numbers (at most {MAX_BIG_ROOTS})", node)
+        return e
 
     def power(self, node: ast.BinOp, depth: int) -> sp.Expr:
         base = self.build(node.left, depth + 1)
@@ -379,30 +463,38 @@ class _Builder:
                             ex_node, NonlinearPDEError)
         if ex.is_Rational:
             c = ex
+            if base.is_Rational and not ex.is_Integer and _size(base) > MAX_RADICAND_DIGITS:
+                raise self.fail(f"{self.seg(node)}: the number under a root has more than "
+                                f"{MAX_RADICAND_DIGITS} digits", node)
         elif ex.is_number:
-            try:
-                v = complex(sp.N(ex, 15))
-            except (TypeError, ValueError, ArithmeticError) as err:
-                raise self.fail(f"the exponent {self.seg(ex_node)} is not a number", ex_node) from err
-            if not (math.isfinite(v.real) and math.isfinite(v.imag)) or abs(v) > MAX_EXPONENT:
-                raise self.fail(f"the exponent {self.seg(ex_node)} is too large (at most {MAX_EXPONENT})", ex_node)
-            c = sp.S.Zero
+            raise self.fail(f"the exponent {self.seg(ex_node)} must be a rational number or an expression in "
+                            "the parameters", ex_node)
         else:
+            if ex.has(sp.I) or _root_nesting(ex, self.roots) > 0:
+                raise self.fail(f"the exponent {self.seg(ex_node)} must be real: a rational number or an expression "
+                                "in the parameters (without I or roots of sums)", ex_node)
+            if base.is_positive is not True:
+                raise self.fail(f"{self.seg(node)}: a power with a symbolic exponent needs a positive base", node)
             c = ex.as_coeff_Add()[0]
             if not c.is_Rational:
                 c = sp.S.Zero
         if abs(c) > MAX_EXPONENT or c.q > MAX_EXPONENT:
             raise self.fail(f"the exponent {self.seg(ex_node)} is too large: exponents are at most "
                             f"{MAX_EXPONENT} in absolute value, with denominators up to {MAX_EXPONENT}", ex_node)
-        if abs(c) > 1:
-            rats = base.atoms(sp.Rational)
-            d = max((_digits(q) for q in rats), default=0.0)
-            if d * float(abs(c)) > MAX_DIGITS:
-                raise self.fail(f"the number {self.seg(node)} is too large (more than {MAX_DIGITS} digits)", node)
+        self.too_large([base], node, power=max(1, int(abs(c))))
+        nest = max(_root_nesting(base, self.roots) + (0 if ex.is_Integer or base.is_Atom else 1),
+                   _root_nesting(ex, self.roots))
+        if nest > MAX_ROOT_NESTING:
+            raise self.fail(f"roots of sums are nested too deeply in {self.seg(node)} "
+                            f"(at most {MAX_ROOT_NESTING} levels)", node)
+        if abs(c.p) > 1:  # SymPy computes base**p for base**(p/q) (e.g. 7**(63/64) = 7 * (7**63)**(-1/64))
+            d = max((_digits(q) for q in base.atoms(sp.Rational)), default=0.0)
+            if d * abs(int(c.p)) > MAX_DIGITS:
+                raise self.fail(f"{self.seg(node)} gives a number with more than {MAX_DIGITS} digits", node)
         result = sp.Pow(base, ex)
         if result in _INFINITE:
             raise self.fail(f"{self.seg(node)} is not finite (a division by zero?)", node)
-        return result
+        return self.checked(result, node)
 
     def call(self, node: ast.Call, depth: int) -> sp.Expr:
         func = node.func
@@ -457,52 +549,82 @@ def _has_field(e: sp.Expr) -> bool:
 # checks of the built expression
 
 
-def _expansion_bound(e: sp.Basic, n: int = 1) -> int:
-    """An upper bound on the number of terms of expand(e**n) (e**n for n >= 1, n an integer).
+def _exponent_part(c: sp.Expr) -> sp.Rational:
+    """The rational part of an exponent that SymPy's expand can turn into repeated products."""
+    if c.is_Rational:
+        return c
+    if c.is_number:
+        return sp.S.Zero
+    c0 = c.as_coeff_Add()[0]
+    return c0 if c0.is_Rational else sp.S.Zero
+
+
+def _expansion_bound(e: sp.Basic, n: int = 1, memo: dict | None = None) -> int:
+    """An upper bound (capped at MAX_TERMS + 1) on the number of terms of expand(e**n), n >= 1.
 
     Add: a multinomial with comb(len + n - 1, n) monomials, each a product of the terms' powers;
     Mul: the product of the factors' bounds; Pow: the exponents multiply (rational parts only,
     SymPy's expand splits x**(a + c) into x**a * x**c); functions: their arguments are expanded.
     """
-    cap = MAX_TERMS + 1
     if e.is_Atom:
         return 1
+    memo = {} if memo is None else memo
+    key = (e, n)
+    if key in memo:
+        return memo[key]
+    cap = MAX_TERMS + 1
     if e.is_Add:
         if n == 1:
-            return min(cap, sum(_expansion_bound(a, 1) for a in e.args))
-        total = math.comb(len(e.args) + n - 1, n) if n <= 4 * cap else cap
-        for a in e.args:
-            if total >= cap:
-                return cap
-            total *= _expansion_bound(a, n)
-        return min(cap, total)
-    if e.is_Mul:
+            total = sum(_expansion_bound(a, 1, memo) for a in e.args)
+        else:
+            total = math.comb(len(e.args) + n - 1, n) if n <= 4 * cap else cap
+            for a in e.args:
+                if total >= cap:
+                    break
+                total *= _expansion_bound(a, n, memo)
+    elif e.is_Pow:
+        b, c = e.args
+        m = int(abs(_exponent_part(c)) * n)
+        total = cap if m > 4 * cap and not b.is_Atom else _expansion_bound(b, max(m, 1), memo)
+    else:  # Mul: the factors' powers; a function: its arguments, expanded
+        k = n if e.is_Mul else 1
         total = 1
         for a in e.args:
-            total = min(cap, total * _expansion_bound(a, n))
-        return total
-    if e.is_Pow:
-        b, c = e.args
-        c = c if c.is_Rational else c.as_coeff_Add()[0] if not c.is_number else sp.S.Zero
-        m = int(abs(c) * n) if c.is_Rational else 0
-        if m > 4 * cap and not b.is_Atom:
-            return cap
-        return _expansion_bound(b, m) if m >= 1 else _expansion_bound(b, 1)
-    total = 1
-    for a in e.args:
-        total = min(cap, total * _expansion_bound(a, 1))
+            total = min(cap, total * _expansion_bound(a, k, memo))
+    total = min(cap, total)
+    memo[key] = total
     return total
+
+
+def _root_nesting(e: sp.Basic, memo: dict | None = None) -> int:
+    """How deeply non-integer powers of compound bases (roots of sums, ...) nest in e."""
+    if e.is_Atom:
+        return 0
+    memo = {} if memo is None else memo
+    if e not in memo:
+        d = max(_root_nesting(a, memo) for a in e.args)
+        if e.is_Pow and not e.exp.is_Integer and not e.base.is_Atom:
+            d = max(d, _root_nesting(e.base, memo) + 1)
+        memo[e] = d
+    return memo[e]
 
 
 def _check_result(e: sp.Expr) -> None:
     """Finite, numbers of bounded size, bounded expansion, bounded operator orders."""
+    total = 0.0
     for a in sp.preorder_traversal(e):
         if a in _INFINITE:
             raise ParseError("the expression is not finite (a division by zero?)")
         if isinstance(a, sp.Float):
             raise ParseError("floating-point numbers are not allowed")
-        if a.is_Rational and _digits(a) > MAX_DIGITS:
-            raise ParseError(f"the expression contains a number with more than {MAX_DIGITS} digits")
+        if a.is_Rational:
+            if _digits(a) > MAX_DIGITS:
+                raise ParseError(f"the expression contains a number with more than {MAX_DIGITS} digits")
+            total += _size(a)
+    if total > MAX_TOTAL_DIGITS:
+        raise ParseError(f"the numbers of the expression have more than {MAX_TOTAL_DIGITS} digits together")
+    if _root_nesting(e) > MAX_ROOT_NESTING:
+        raise ParseError(f"roots of sums are nested too deeply (at most {MAX_ROOT_NESTING} levels)")
     if _expansion_bound(e) > MAX_TERMS:
         raise ParseError(f"the expression is too large: expanded, it could have more than {MAX_TERMS} terms")
     s, l = _orders(e)
@@ -624,9 +746,7 @@ def parse_value(text: str | int | float) -> sp.Rational:
     if isinstance(text, bool):
         raise ParameterError(f"a parameter value must be a positive number, got {text!r}")
     if isinstance(text, int):
-        if not 0 < text <= MAX_INT:
-            raise ParameterError(f"a parameter value must be a positive number up to 10**12, got {text}")
-        return sp.Integer(text)
+        text = str(text) if abs(text) < 10**MAX_DIGITS else "inf"
     if isinstance(text, float):
         if not math.isfinite(text):
             raise ParameterError(f"a parameter value must be a positive finite number, got {text!r}")
@@ -649,6 +769,8 @@ def parse_value(text: str | int | float) -> sp.Rational:
         raise ParameterError(f"the parameter value {_short(s)!r} is not a positive number ({err}); {hint}") from None
     if not value > 0:
         raise ParameterError(f"the parameter value {s!r} must be positive; {hint}")
+    if not MIN_VALUE <= value <= MAX_VALUE:
+        raise ParameterError(f"the parameter value {s!r} is out of range (1e-30 .. 1e12)")
     return value
 
 
