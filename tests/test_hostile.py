@@ -143,7 +143,6 @@ def test_hostile_inputs_are_refused_quickly_and_harmlessly(tmp_path):
             _, dt = _timed_refusal(parse, text)
             assert dt < 1.0, (name, dt)
     assert not marker.exists()
-    assert not Path("/tmp/pwned").exists() or Path("/tmp/pwned").stat().st_mtime < time.time() - 3600
     slowest = max(times, key=times.get)
     print(f"slowest hostile input: {slowest} {times[slowest]:.4f} s")
 

@@ -9,6 +9,7 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sympy.core.cache import clear_cache
 
 from pdec.errors import (
     InvalidPDEError,
@@ -571,12 +572,26 @@ ALPHABET = st.one_of(
 @given(st.lists(ALPHABET, max_size=40).map("".join))
 def test_random_text_raises_only_pdec_errors(text):
     for fn in (parse, parse_pde):
+        _assert_fast(fn, text)
+
+
+def _assert_fast(fn, text):
+    """fn(text) returns or raises a PdecError (nothing else) within a second.
+
+    A slow call (a busy machine) is timed again with SymPy's cache cleared, so that the second
+    measurement redoes all the work."""
+    best = float("inf")
+    for _ in range(2):
+        clear_cache()
         t0 = time.perf_counter()
         try:
             fn(text)
         except PdecError:
             pass
-        assert time.perf_counter() - t0 < 1.0
+        best = min(best, time.perf_counter() - t0)
+        if best < 1.0:
+            return
+    raise AssertionError(f"{fn.__name__}({text!r}) took {best:.2f} s")
 
 
 # random well-formed expressions over the whole grammar (powers, sqrt, division, names, calls)
@@ -601,12 +616,7 @@ def _node(children):
 @given(st.recursive(LEAVES, _node, max_leaves=12))
 def test_random_expressions_raise_only_pdec_errors(text):
     for fn in (parse, parse_pde):
-        t0 = time.perf_counter()
-        try:
-            fn(text)
-        except PdecError:
-            pass
-        assert time.perf_counter() - t0 < 1.0
+        _assert_fast(fn, text)
     try:
         e = parse(text)
     except PdecError:
