@@ -35,8 +35,11 @@ from .errors import ConfigError, NotGenerativeError, PdecError
 ROOT = Path(__file__).resolve().parent
 TEMPLATE_DIR = ROOT.parent / "templates"
 RUNTIME_DIR = ROOT / "runtime"
-#: pdec/runtime files copied verbatim into <package>/runtime/
-RUNTIME_FILES = ("__init__.py", "laws.py", "kernel.py", "sampler.py", "precond.py", "data.py")
+
+
+def runtime_files() -> list[str]:
+    """pdec/runtime/*.py, copied verbatim into <package>/runtime/ (sorted)."""
+    return sorted(p.name for p in RUNTIME_DIR.glob("*.py"))
 #: the marker in config.json that lets --force replace a folder
 MARKER = "generated_by"
 
@@ -54,7 +57,7 @@ class Plan:
     pde_text: str
     verdict: str
     law_source: str
-    law_names: tuple[str, ...]
+    law_names: tuple[tuple[str, str], ...]
     self_similar: bool
     t_max_bound: float | None
     sigma_cap: float | None
@@ -95,16 +98,35 @@ def _data(cfg: Config, source: str):
         raise ConfigError(f"{source}: data.path: {str(e).splitlines()[0]}") from None
 
 
-def _check_law_source(src: str) -> tuple[str, ...]:
-    """The law names used by a LawSpec's source; refuses anything but calls of runtime laws on numbers."""
-    from .runtime import laws
+#: runtime modules that define laws (a name is imported from the first module that exports it)
+LAW_MODULES = ("laws", "radial")
 
-    known = set(getattr(laws, "__all__", ())) | {"Tabulated"}
+
+def _law_modules() -> dict[str, str]:
+    """{law class name: runtime module} over LAW_MODULES (modules not present are skipped)."""
+    import importlib
+
+    out: dict[str, str] = {}
+    for mod in LAW_MODULES:
+        try:
+            m = importlib.import_module(f"pdec.runtime.{mod}")
+        except ImportError:
+            continue
+        for name in getattr(m, "__all__", ()):
+            if isinstance(getattr(m, name, None), type):
+                out.setdefault(name, mod)
+    return out
+
+
+def _check_law_source(src: str) -> tuple[tuple[str, str], ...]:
+    """((module, law name), ...) used by a LawSpec's source; refuses anything but calls of runtime laws
+    on numbers, None, and tuples or lists of them (no attribute access, no other names)."""
+    known = _law_modules()
     names: list[str] = []
 
     def ok(node) -> bool:
         if isinstance(node, ast.Call):
-            if not (isinstance(node.func, ast.Name) and node.func.id in known and hasattr(laws, node.func.id)):
+            if not (isinstance(node.func, ast.Name) and node.func.id in known):
                 return False
             names.append(node.func.id)
             return all(ok(a) for a in node.args) and all(k.arg is not None and ok(k.value) for k in node.keywords)
@@ -118,11 +140,11 @@ def _check_law_source(src: str) -> tuple[str, ...]:
 
     try:
         tree = ast.parse(src, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         tree = None
     if tree is None or not isinstance(tree.body, ast.Call) or not ok(tree.body):
         raise NotGenerativeError(f"internal error: the kernel's law source is not a call of runtime laws: {src[:80]}")
-    return tuple(sorted(set(names)))
+    return tuple(sorted({(known[n], n) for n in names}))
 
 
 def _float(x) -> float | None:
@@ -277,7 +299,8 @@ def _context(p: Plan) -> dict:
         "verdict_repr": _r(p.verdict),
         "t_max_bound_repr": _r(p.t_max_bound),
         "sigma_cap_repr": _r(p.sigma_cap),
-        "law_imports": ", ".join(p.law_names),
+        "law_imports": "\n".join(f"from runtime.{mod} import {', '.join(n for m, n in p.law_names if m == mod)}"
+                                 for mod in sorted({m for m, _ in p.law_names})),
         "law_source": p.law_source,
         "data_name_repr": _r(data_name),
         "data_path_repr": _r(data_path),
@@ -342,7 +365,7 @@ def render(p: Plan) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for name in template_names():
         files[name[: -len(".j2")]] = env.get_template(name).render(**ctx).encode("utf-8")
-    for name in RUNTIME_FILES:
+    for name in runtime_files():
         files[f"runtime/{name}"] = (RUNTIME_DIR / name).read_bytes()
     files["config.json"] = (json.dumps(_config_json(p), indent=2, sort_keys=True) + "\n").encode("utf-8")
     for name, blob in p.extra_files:
