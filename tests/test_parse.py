@@ -533,7 +533,7 @@ coeff_expr = st.one_of(
     st.sampled_from(PARAMS).map(param),
 )
 wrap_expr = st.sampled_from([
-    lambda f: dt(f), lambda f: dt(f, 2), lambda f: dt(f, 5), lambda f: lap(f),
+    lambda f: dt(f), lambda f: dt(f, 2), lambda f: dt(f, 4), lambda f: lap(f),
     lambda f: fraclap(f, R(1, 2)), lambda f: fraclap(f, beta), lambda f: fraclap(f, R(3, 2)),
 ])
 
