@@ -93,7 +93,7 @@ class Compiled:
             "params": {p.name: (_num(vals[p]) if p in vals else None) for p in self.source.params},
             "dim": self.dim,
             "augment_dim": self.augment_dim,
-            "order_t": self.pde.order_t,
+            "order_t": int(self.pde.order_t),
             "dispersion": [sp.sstr(w) for w in self.dispersion.omega] if self.dispersion.exact else
             [f"numeric: roots of {sp.sstr(self.dispersion.P.subs(S, -sp.I * sp.Symbol('omega')))} = 0"],
             "dispersion_exact": self.dispersion.exact,

@@ -129,7 +129,9 @@ def to_symbol(expr: sp.Expr) -> sp.Expr:
     """
     if isinstance(expr, sp.Equality):
         expr = expr.lhs - expr.rhs
-    w = sp.expand(_walk(sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr))
+    if not isinstance(expr, sp.Basic):
+        raise InvalidPDEError(f"expected a SymPy expression, got {type(expr).__name__} (use pdec.parse for text)")
+    w = sp.expand(_walk(expr))
     if not w.has(_F):
         raise InvalidPDEError("the PDE has no term in phi")
     terms = sp.Add.make_args(w)
@@ -137,7 +139,7 @@ def to_symbol(expr: sp.Expr) -> sp.Expr:
         if not term.has(_F):
             raise InvalidPDEError(
                 f"the term {term} does not involve phi; pdec handles homogeneous PDEs L[phi] = 0")
-        deg = sp.Poly(term, _F).degree() if term.is_polynomial(_F) else None
+        deg = sp.degree(term, _F) if term.is_polynomial(_F) else None
         if deg != 1:
             raise NonlinearPDEError(
                 "pdec handles linear PDEs with constant coefficients; "
@@ -204,9 +206,11 @@ class PDE:
         P = to_symbol(expr)
         if isinstance(expr, sp.Equality):
             expr = expr.lhs - expr.rhs
-        order = sp.Poly(P, S).degree() if P.has(S) else 0
+        order = int(sp.degree(P, S)) if P.has(S) else 0
         if order == 0:
             raise InvalidPDEError("the PDE has no time derivative; pdec needs an evolution in t")
+        if order > MAX_ORDER or (P.has(Lap) and sp.degree(P, Lap) > MAX_ORDER):
+            raise InvalidPDEError(f"the PDE's order in t or in lap exceeds {MAX_ORDER}")
         params = tuple(sorted((s for s in P.free_symbols if s not in (S, Lap)), key=lambda s: s.name))
         return cls(expr=expr, symbol=P, params=params, order_t=order)
 
