@@ -11,11 +11,11 @@ from .errors import (
     PdecError,
     UnsupportedOperatorError,
 )
-from .parse import parse, parse_pde
+from .parse import parse_pde
 from .pde import PDE, dt, fraclap, lap, param, phi, t
 
 __all__ = [
-    "compile_pde", "Compiled", "PDE", "parse", "parse_pde", "dt", "fraclap", "lap", "param", "phi", "t",
+    "compile_pde", "Compiled", "PDE", "parse_pde", "dt", "fraclap", "lap", "param", "phi", "t",
     "PdecError", "ParseError", "NonlinearPDEError", "InvalidPDEError", "UnsupportedOperatorError",
     "ParameterError", "NotGenerativeError", "ConfigError",
 ]
