@@ -28,7 +28,6 @@ the t spacing (about 2% at 16 times per decade for the telegraph kernel).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -42,6 +41,7 @@ __all__ = [
     "u_levels",
     "radial_table",
     "usable_t_range",
+    "restrict",
     "telegraph_density",
     "dissipative_wave_table",
     "helmholtz_table",
@@ -317,7 +317,8 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
     numerical error), tab_error (Kolmogorov distance between the interpolated table and the clipped,
     normalised source: [n_t - 2] leave-one-out values or [n_t - 1] midpoint values, see check; [] for
     "none"), tab_error_method, tol, usable (t_lo, t_hi) or
-    None, exact (a note), meta (source, n_t, n_u, n_fine, n_r and delta per t, mollify, refine, seconds).
+    None, exact (a note), meta (source, n_t, n_u, n_fine, n_r and delta per t, mollify, refine).
+    Deterministic: the same arguments give the same dict (no timings in it).
     """
     t_grid = np.asarray(t_grid, dtype=float)
     if t_grid.ndim != 1 or len(t_grid) < 2 or not np.all(t_grid > 0) or not np.all(np.diff(t_grid) > 0):
@@ -331,7 +332,6 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
         raise ValueError(f"check must be 'loo', 'midpoints' or 'none', got {check!r}")
     if refine is not None and check != "loo":
         raise ValueError("refine needs check='loo'")
-    start = time.perf_counter()
     levels = u_levels(n_u)
     src_fn = _Source(N, q, density, atom, scale, r_max, support, mollify, breakpoints, n_r, n_fine)
     done: dict[float, tuple[dict, dict]] = {}  # t -> (source, clipped row)
@@ -368,7 +368,6 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
         for t0, t1 in zip(grid[:-1], grid[1:]):
             src = src_fn(math.sqrt(t0 * t1))
             tab_error.append(_ks(table, levels, src, _clip(src, levels)))
-    seconds = time.perf_counter() - start
     table["tab_error"] = [float(x) for x in tab_error]
     table["tab_error_method"] = check
     table["tol"] = float(tol)
@@ -381,9 +380,45 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
         "distance); clipped negative mass neg_mass, untabulated mass tail_mass")
     table["meta"] = {"source": source or ("numerical inverse Fourier transform" if q is not None else "closed form"),
                      "n_t": len(grid), "n_u": n_u, "n_fine": n_fine, "n_r": [done[t][0]["n_eval"] for t in grid],
-                     "delta": [done[t][0]["delta"] for t in grid], "mollify": float(mollify), "refine": refine,
-                     "seconds": seconds}
+                     "delta": [done[t][0]["delta"] for t in grid], "mollify": float(mollify), "refine": refine}
     return table
+
+
+def restrict(table: dict, t_lo: float | None = None, t_hi: float | None = None) -> dict:
+    """The table cut to the grid times in [t_lo, t_hi] (default: its usable range), as a new dict.
+
+    The runtime's t_range is then the kept range (so pdec's sigma floor and cap follow it); tab_error
+    keeps the entries of the kept interior times (leave-one-out) or cells (midpoints).
+    """
+    if t_lo is None or t_hi is None:
+        if table.get("usable") is None:
+            raise ValueError("the table has no usable range (clipped mass above tol everywhere)")
+        t_lo = table["usable"][0] if t_lo is None else t_lo
+        t_hi = table["usable"][1] if t_hi is None else t_hi
+    t = np.exp(np.asarray(table["log_t"]))
+    keep = np.nonzero((t >= t_lo * (1 - 1e-12)) & (t <= t_hi * (1 + 1e-12)))[0]
+    if len(keep) < 2:
+        raise ValueError(f"fewer than two tabulated times in [{t_lo!r}, {t_hi!r}]")
+    i0, i1 = int(keep[0]), int(keep[-1])
+    out = dict(table)
+    for key in ("log_t", "rho", "atom_mass", "atom_r", "neg_mass", "tail_mass"):
+        out[key] = list(table[key][i0:i1 + 1])
+    err = table.get("tab_error", [])
+    if table.get("tab_error_method") == "loo":
+        out["tab_error"] = list(err[i0:max(i1 - 1, i0)])
+    elif table.get("tab_error_method") == "midpoints":
+        out["tab_error"] = list(err[i0:i1])
+    meta = dict(table.get("meta", {}))
+    for key in ("n_r", "delta"):
+        if isinstance(meta.get(key), list):
+            meta[key] = meta[key][i0:i1 + 1]
+    meta["n_t"] = i1 - i0 + 1
+    out["meta"] = meta
+    try:
+        out["usable"] = list(usable_t_range(out, out.get("tol", 1e-3)))
+    except ValueError:
+        out["usable"] = None
+    return out
 
 
 def usable_t_range(table: dict, tol: float) -> tuple[float, float]:
@@ -432,27 +467,34 @@ def telegraph_density(eps: float) -> Callable[[np.ndarray, float], np.ndarray]:
     return p
 
 
-def dissipative_wave_table(eps: float, N: int, t_grid: Sequence[float], *, mollify: float = 0.03,
+def dissipative_wave_table(eps: float, N: int, t_grid: Sequence[float], *, c: float = 1.0, mollify: float = 0.03,
                            **kw) -> dict:
-    """The radial table of phi_tt + 2 eps phi_t - lap(phi) (speed 1; pdec.green's DissipativeWave).
+    """The radial table of phi_tt + 2 eps phi_t - c^2 lap(phi) (pdec.green's DissipativeWave at c = 1).
 
-    N = 1: exact closed form (the telegraph process): the continuous part on |x - y| < t plus the atoms
-    e^(-eps t)/2 at x - y = +-t (one atom of |x - y|). N >= 2: numerical inverse transform of
-    q = e^(-eps t)(cosh(g t) + eps sinh(g t)/g) mollified by delta = mollify * L(t),
-    L(t) = min(t, sqrt(t/eps)); its signed wavefront (weight ~ e^(-eps t)) is clipped and recorded.
+    The kernel at speed c is the c = 1 kernel with radii scaled by c. N = 1: exact closed form (the
+    telegraph process): the continuous part on |x - y| < c t plus the atoms e^(-eps t)/2 at
+    x - y = +-c t (one atom of |x - y|). N >= 2: numerical inverse transform of
+    q = e^(-eps t)(cosh(g t) + eps sinh(g t)/g), g = sqrt(eps^2 - c^2 k^2), mollified by
+    delta = mollify * L(t), L(t) = c min(t, sqrt(t/eps)); its signed wavefront (weight ~ e^(-eps t)
+    times a polynomial in eps t whose degree grows with N) is clipped and recorded in neg_mass.
     """
-    eps = float(eps)
-    scale = kw.pop("scale", lambda t: min(t, math.sqrt(t / eps)))
+    eps, c = float(eps), float(c)
+    if not (eps > 0 and c > 0):
+        raise ValueError(f"dissipative_wave_table needs eps > 0 and c > 0, got eps={eps!r}, c={c!r}")
+    scale = kw.pop("scale", lambda t: c * min(t, math.sqrt(t / eps)))
     if N == 1:
-        return radial_table(None, 1, t_grid, density=telegraph_density(eps), atom=lambda t: (math.exp(-eps * t), t),
-                            scale=scale, r_max=kw.pop("r_max", lambda t: t),
-                            source=f"closed form: telegraph process, eps={eps!r}",
-                            exact="exact (a positive law: continuous part plus the atoms at |x - y| = t) up to the "
+        p1 = telegraph_density(eps)
+        return radial_table(None, 1, t_grid, density=lambda r, t: p1(np.asarray(r) / c, t) / c,
+                            atom=lambda t: (math.exp(-eps * t), c * t), scale=scale,
+                            r_max=kw.pop("r_max", lambda t: c * t),
+                            source=f"closed form: telegraph process, eps={eps!r}, c={c!r}",
+                            exact="exact (a positive law: continuous part plus the atoms at |x - y| = c t) up to the "
                                   "tabulation error tab_error", **kw)
-    return radial_table(green.dissipative_wave_fourier(eps), N, t_grid, scale=scale, support=lambda t: t,
-                        mollify=mollify, breakpoints=(eps,),
-                        source=f"numerical inverse Fourier transform of the dissipative wave, eps={eps!r}, "
-                               f"mollified by delta = {mollify!r} * min(t, sqrt(t/eps))",
+    q1 = green.dissipative_wave_fourier(eps)
+    return radial_table(lambda k, t: q1(c * np.asarray(k), t), N, t_grid, scale=scale, support=lambda t: c * t,
+                        mollify=mollify, breakpoints=(eps / c,),
+                        source=f"numerical inverse Fourier transform of the dissipative wave, eps={eps!r}, c={c!r}, "
+                               f"mollified by delta = {mollify!r} * c min(t, sqrt(t/eps))",
                         exact="approximate: the kernel convolved with a Gaussian of std delta (meta.delta), its "
                               "negative part (the wavefront, weight ~exp(-eps t)) clipped (neg_mass)", **kw)
 

@@ -362,6 +362,28 @@ def test_fast_lambda_transform_equals_green():
         assert np.max(np.abs(a - b)) <= 1e-8 * np.max(np.abs(b))
 
 
+def test_restrict_to_usable_range():
+    d = tb.dissipative_wave_table(EPS, 3, np.geomspace(0.5, 6.0, 12))
+    lo, hi = d["usable"]
+    assert lo > math.log(1000) / EPS  # in N = 3 the wavefront (e^(-eps t) (1 + eps t + (eps t)^2/2)) lasts longer
+    r = tb.restrict(d)
+    law = Tabulated.from_dict(json.loads(json.dumps(r)))
+    assert law.t_range == pytest.approx((lo, hi), rel=1e-12)
+    assert len(r["tab_error"]) == len(r["log_t"]) - 2 and r["usable"] == pytest.approx([lo, hi])
+    assert max(r["neg_mass"]) <= 1e-3
+    i = d["log_t"].index(r["log_t"][1])
+    assert r["tab_error"][0] == d["tab_error"][i - 1] and r["rho"][1] == d["rho"][i]
+
+
+def test_speed_c_scales_radii():
+    t_grid = np.geomspace(0.1, 2.0, 6)
+    d1 = tb.dissipative_wave_table(EPS, 1, t_grid, check="none")
+    d2 = tb.dissipative_wave_table(EPS, 1, t_grid, c=2.5, check="none")
+    assert np.allclose(d2["rho"], 2.5 * np.asarray(d1["rho"]), rtol=1e-9, atol=1e-12)
+    assert np.allclose(d2["atom_r"], 2.5 * t_grid, rtol=1e-12) and d2["atom_mass"] == d1["atom_mass"]
+    assert tb.dissipative_wave_table(EPS, 1, t_grid, check="none") == d1  # deterministic (the emitter needs it)
+
+
 def test_usable_t_range():
     d = {"log_t": list(np.log([1.0, 2, 3, 4, 5, 6])), "neg_mass": [0.1, 0, 0, 0.2, 0, 0],
          "tail_mass": [0, 0, 0, 0, 0, -0.01]}
