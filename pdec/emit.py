@@ -61,6 +61,10 @@ class Plan:
     self_similar: bool
     t_max_bound: float | None
     sigma_cap: float | None
+    t_min: float | None
+    sigma_floor: float | None
+    sigma_min: float
+    law_table: bool
     shape: tuple[int, ...]
     sigma_max: float
     sigma_max_why: str
@@ -147,6 +151,21 @@ def _check_law_source(src: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({(known[n], n) for n in names}))
 
 
+def format_law_source(src: str, indent: int = 0, width: int = 100) -> str:
+    """The law source laid out within ``width`` columns: a call too long for one line gets one argument
+    per line (recursively); numbers keep their repr, so the value is unchanged."""
+    if len(src) + indent <= width:
+        return src
+    node = ast.parse(src, mode="eval").body
+    if not isinstance(node, ast.Call):
+        return src
+    pad = " " * (indent + 4)
+    parts = [format_law_source(ast.unparse(a), indent + 4, width) for a in node.args]
+    parts += [f"{k.arg}={format_law_source(ast.unparse(k.value), indent + 4 + len(k.arg) + 1, width)}"
+              for k in node.keywords]
+    return f"{ast.unparse(node.func)}(\n" + "".join(f"{pad}{p},\n" for p in parts) + " " * indent + ")"
+
+
 def _float(x) -> float | None:
     return None if x is None else float(x)
 
@@ -199,15 +218,38 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
     if not kern.law.exact:
         warnings.append(f"the law of S_t is approximate: {kern.note.strip() or kern.law}")
 
-    law_source = kern.law.to_source()
-    law_names = _check_law_source(law_source)
     runtime = kern.runtime
-    t_max_bound = _float(kern.t_max_bound)
-    sigma_cap = None
-    if t_max_bound is not None:
-        sigma_cap = float(runtime.sigma(torch.tensor([t_max_bound], dtype=torch.float64))[0])
-        warnings.append(f"the kernel is a density only for t < {t_max_bound:.6g} (sigma < {sigma_cap:.6g}); "
-                        "training and sampling stay below it")
+    law = runtime.law
+    law_table = bool(getattr(law, "radial", False) and hasattr(law, "to_dict"))
+    if law_table:  # a tabulated radial law: its table ships as law_table.json
+        law_source, law_names = "Tabulated.from_dict(...)", (("radial", "Tabulated"),)
+        blob = (json.dumps(law.to_dict(), sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+        extra = (*extra, ("law_table.json", blob))
+    else:
+        law_source = kern.law.to_source()
+        law_names = _check_law_source(law_source)
+
+    def sig(t: float) -> float:
+        return float(runtime.sigma(torch.tensor([t], dtype=torch.float64))[0])
+
+    t_max_bound, t_min = _float(kern.t_max_bound), _float(getattr(kern, "t_min", None))
+    t_range = getattr(law, "t_range", None)
+    t_hi = min([v for v in (t_max_bound, t_range[1] if t_range else None) if v is not None], default=None)
+    t_lo = max([v for v in (t_min, t_range[0] if t_range else None) if v is not None], default=None)
+    sigma_cap = None if t_hi is None else sig(t_hi)
+    sigma_floor = None if t_lo is None else sig(t_lo)
+    if t_hi is not None:
+        warnings.append(f"the kernel is used only for t < {t_hi:.6g} (sigma < {sigma_cap:.6g})"
+                        + (f"; it is a density only for t < {t_max_bound:.6g}" if t_max_bound is not None else "")
+                        + "; training and sampling stay below it")
+    if t_lo is not None:
+        warnings.append(f"the kernel is used only for t > {t_lo:.6g} (sigma > {sigma_floor:.6g})"
+                        + (f"; its negative part is below tolerance only for t >= {t_min:.6g}" if t_min else "")
+                        + "; training stays above it and sampling stops there (sigma_min), the last step "
+                        "jumping to the denoiser's estimate")
+    sigma_min = max(rsampler.SIGMA_MIN, sigma_floor or 0.0)
+    if sigma_cap is not None and sigma_floor is not None and not sigma_floor < sigma_cap:
+        raise NotGenerativeError(f"{text}: the kernel's valid range of t is empty ({t_lo:.6g} >= {t_hi:.6g})")
 
     mean, scale = rdata.normalisation(x_raw)
     x = torch.from_numpy(rdata.normalise(x_raw, mean, scale))
@@ -216,6 +258,8 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
         if sigma_cap is not None and sigma_max >= sigma_cap:
             raise ConfigError(f"{source}: sample.sigma_max: must be below {sigma_cap:.6g}, where the kernel stops "
                               "being a density")
+        if sigma_max <= sigma_min:
+            raise ConfigError(f"{source}: sample.sigma_max: must be above sigma_min = {sigma_min:.6g}")
         why = f"sigma_max = {sigma_max!r}, set in the configuration"
     else:
         lam = rsampler.top_eigenvalue(x)
@@ -229,7 +273,8 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
         sigma_max = float(f"{sigma_max:.6g}")  # a readable number; the rule's tolerance is far coarser
     return Plan(config=cfg, source=source, pde_text=text, verdict=compiled.verdict, law_source=law_source,
                 law_names=law_names, self_similar=bool(runtime.self_similar), t_max_bound=t_max_bound,
-                sigma_cap=sigma_cap, shape=shape, sigma_max=sigma_max, sigma_max_why=why,
+                sigma_cap=sigma_cap, t_min=t_min, sigma_floor=sigma_floor, sigma_min=sigma_min,
+                law_table=law_table, shape=shape, sigma_max=sigma_max, sigma_max_why=why,
                 warnings=tuple(warnings), extra_files=extra)
 
 
@@ -273,6 +318,7 @@ def _config_json(p: Plan) -> dict:
     d["resolved"] = {
         "pde": p.pde_text, "verdict": p.verdict, "law": p.law_source, "shape": list(p.shape),
         "sigma_max": p.sigma_max, "sigma_max_why": p.sigma_max_why, "t_max_bound": p.t_max_bound,
+        "t_min": p.t_min, "sigma_min": p.sigma_min,
         "warnings": list(p.warnings),
     }
     return d
@@ -299,14 +345,17 @@ def _context(p: Plan) -> dict:
         "verdict_repr": _r(p.verdict),
         "t_max_bound_repr": _r(p.t_max_bound),
         "sigma_cap_repr": _r(p.sigma_cap),
+        "t_min_repr": _r(p.t_min),
+        "sigma_floor_repr": _r(p.sigma_floor),
+        "law_table": p.law_table,
         "law_imports": "\n".join(f"from runtime.{mod} import {', '.join(n for m, n in p.law_names if m == mod)}"
                                  for mod in sorted({m for m, _ in p.law_names})),
-        "law_source": p.law_source,
+        "law_source": format_law_source(p.law_source, indent=0, width=110),
         "data_name_repr": _r(data_name),
         "data_path_repr": _r(data_path),
         "data_path_doc": path_doc,
         "shape_repr": _r(p.shape),
-        "sigma_min_repr": _r(rsampler.SIGMA_MIN),
+        "sigma_min_repr": _r(float(p.sigma_min)),
         "sigma_max_repr": _r(float(p.sigma_max)),
         "rho_repr": _r(rsampler.RHO),
         "steps_repr": _r(c.sample.steps),
@@ -332,7 +381,7 @@ def _context(p: Plan) -> dict:
         "verdict_note": "".join(f" Warning: {doc_safe(w)}." for w in p.warnings),
         "t_max_note": "" if p.t_max_bound is None else
         f" The kernel is a density only for t < {p.t_max_bound:.6g}; training and sampling stay below it.",
-        "sigma_min_text": repr(rsampler.SIGMA_MIN),
+        "sigma_min_text": repr(float(p.sigma_min)),
         "solver": c.sample.solver,
         "steps": c.sample.steps,
         "nfe": rsampler.nfe(c.sample.steps, c.sample.solver),

@@ -264,3 +264,18 @@ def test_conditional_kernel_with_t_max_bound_is_capped(monkeypatch):
     assert "SIGMA_CAP = 1.0" in files["kernel.py"].decode() and "T_MAX_BOUND = 0.5" in files["kernel.py"].decode()
     with pytest.raises(PdecError, match="sample.sigma_max: must be below"):
         emit.plan(parse_config(DIFFUSION + "sample: {sigma_max: 2}"))
+
+
+def test_long_law_sources_are_laid_out_exactly():
+    src = ("Sum(InverseGaussian(c=1.0, m=0.1234567890123456), Deterministic(a=0.1234567890123456), "
+           "Stable(alpha=1.5, c=0.30000000000000004), InverseGamma(D=128.0, c=1.0))")
+    out = emit.format_law_source(src, width=60)
+    assert max(len(line) for line in out.splitlines()) <= 60
+    assert ast.dump(ast.parse(out, mode="eval")) == ast.dump(ast.parse(src, mode="eval"))
+    assert emit.format_law_source("Deterministic(a=1.0)") == "Deterministic(a=1.0)"
+    assert emit._check_law_source(src) == (("laws", "Deterministic"), ("laws", "InverseGamma"),
+                                           ("laws", "InverseGaussian"), ("laws", "Stable"), ("laws", "Sum"))
+    for bad in ("__import__('os').system('x')", "Deterministic(a=os.environ)", "Deterministic(a='x')",
+                "Deterministic.__class__(a=1.0)", "Deterministic(a=1.0) + 1", "Deterministic(**{'a': 1.0})"):
+        with pytest.raises(NotGenerativeError):
+            emit._check_law_source(bad)

@@ -148,3 +148,38 @@ def test_user_npy_images_with_unet(tmp_path):
     assert repr(str((tmp_path / "cfg" / "blobs.npy").resolve())) in (g.out / "data.py").read_text()
     report, samples = run_package(g.out, tmp_path, steps=20, batch=32, n=64)
     assert report["pytest"] == 0 and samples.shape == (64, 1, 4, 4) and np.isfinite(samples).all()
+
+
+def test_tabulated_radial_law_package(tmp_path, monkeypatch):
+    """A kernel sampled through a tabulated radial law (runtime/radial.py): the table ships as law_table.json,
+    the package trains inside the table's t range and samples. The heat kernel tabulated in N = 2 stands in
+    for the wave-like kernels (its sigma(t) must be diffusion's sqrt(2 t))."""
+    import dataclasses
+
+    import pdec.compiler as compiler
+    from pdec.runtime.kernel import Kernel as RuntimeKernel
+    from pdec.runtime.radial import Tabulated
+    from pdec.tabulate import radial_table
+
+    table = radial_table(lambda k, t: np.exp(-k**2 * t), 2, np.geomspace(0.005, 40.0, 16), n_u=65, check="none")
+    real = compiler.compile_pde
+
+    def fake(*args, **kwargs):
+        c = real(*args, **kwargs)
+        kern = dataclasses.replace(c.kernel, t_min=0.01)
+        kern.__dict__["runtime"] = RuntimeKernel(Tabulated.from_dict(table))  # the cached_property's slot
+        return dataclasses.replace(c, kernel=kern)
+
+    monkeypatch.setattr(compiler, "compile_pde", fake)
+    cfg = parse_config('pde: "phi_t - lap(phi)"\nmodel: {kind: mlp, width: 64, depth: 2}')
+    g = emit.generate(cfg, tmp_path / "pkg")
+    p = g.plan
+    assert p.law_table and (g.out / "law_table.json").exists()
+    assert p.sigma_floor == pytest.approx(np.sqrt(0.02), rel=1e-3) and p.sigma_min == p.sigma_floor
+    assert p.sigma_cap == pytest.approx(np.sqrt(80.0), rel=1e-3) and p.sigma_max < p.sigma_cap
+    assert "Tabulated.from_dict" in (g.out / "kernel.py").read_text()
+    ruff = Path(sys.executable).parent / "ruff"
+    res = subprocess.run([str(ruff), "check", "--no-cache", str(g.out)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout
+    report, x = run_package(g.out, tmp_path, steps=30, batch=64, n=200)
+    assert report["pytest"] == 0 and x.shape == (200, 2) and np.isfinite(x).all()

@@ -83,15 +83,24 @@ class Precond(nn.Module):
 
 
 def sample_train_sigma(n: int, generator: torch.Generator | None = None, device=None,
-                       sigma_hi: float | None = None, p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:
-    """n training sigmas, float64: ln sigma ~ N(p_mean, p_std^2), truncated to sigma < sigma_hi if given.
+                       sigma_hi: float | None = None, p_mean: float = P_MEAN, p_std: float = P_STD,
+                       sigma_lo: float | None = None) -> torch.Tensor:
+    """n training sigmas, float64: ln sigma ~ N(p_mean, p_std^2), truncated to sigma_lo < sigma < sigma_hi.
 
-    Inverse-CDF sampling of the (truncated) normal, so the truncation is exact and never a clamp.
+    Inverse-CDF sampling of the (truncated) normal, so the truncation is exact and never a clamp
+    (a kernel that is a density only for t_min < t < t_max trains only there).
     """
+
+    def Phi(s):
+        return 0.5 * (1.0 + math.erf((math.log(s) - p_mean) / (p_std * math.sqrt(2.0))))
+
     u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device if generator else device)
-    if sigma_hi is not None:
-        u = u * 0.5 * (1.0 + math.erf((math.log(sigma_hi) - p_mean) / (p_std * math.sqrt(2.0))))
-    u = u.clamp(min=1e-300)  # u = 0 has probability 2^-53; ndtri(0) would be -inf
+    lo = Phi(sigma_lo) if sigma_lo is not None else 0.0
+    hi = Phi(sigma_hi) if sigma_hi is not None else 1.0
+    if not lo < hi:
+        raise ValueError(f"empty training range sigma in ({sigma_lo}, {sigma_hi})")
+    u = lo + (hi - lo) * u
+    u = u.clamp(min=1e-300, max=1.0 - 2.0**-53)  # ndtri(0) and ndtri(1) would be infinite
     sigma = torch.exp(p_mean + p_std * torch.special.ndtri(u))
     return sigma.to(device) if device is not None else sigma
 
