@@ -126,8 +126,8 @@ def _values(pde: PDE, params: dict | None) -> dict:
             raise ParameterError(f"the value of {name} must be a positive number, got {raw!r}")
         from .parse import parse_value
 
-        val = parse_value(raw) if isinstance(raw, str) else sp.nsimplify(raw, rational=True) \
-            if isinstance(raw, float) else sp.sympify(raw)
+        val = parse_value(repr(raw) if isinstance(raw, float) else raw) if isinstance(raw, (str, float)) \
+            else sp.sympify(raw)  # floats exactly through their shortest repr
         if not (val.is_number and val.is_positive and val.is_finite):
             raise ParameterError(f"the value of {name} must be a positive finite number, got {raw!r}")
         out[known[name]] = val
