@@ -97,7 +97,8 @@ def main() -> None:
         "",
         f"Command: `{cmd.strip()}`  ",
         f"Date: {datetime.date.today()}; machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}",
+        f"{os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}; "
+        f"load average at start {os.getloadavg()[0]:.1f} (other processes share the cores)",
         "",
         f"Batch {args.batch} x N = {args.dim}, float32, CPU. `perturb` = S_t and dS_t/dt (float64 scalars), "
         "one randn of the batch, x = y + sqrt(S) xi, u = (dS/dt)/(2S)(x - y). Ratio = median(perturb) / "
@@ -120,7 +121,16 @@ def main() -> None:
             lines.append(f"| {r['name']} | `{r['law']}` | {1e3 * r['randn']:.2f} | {1e3 * r['perturb']:.2f} | "
                          f"{r['ratio']:.2f} | {r['ratio_min']:.2f} | {r['ratio_cpu']:.2f} | "
                          f"{1e3 * r['scalars']:.2f} | {1e3 * r['sigma_inv']:.1f} |")
-        lines.append("")
+        floor = rows[0]
+        lines += [
+            "",
+            f"Reading (threads = {threads}): the diffusion kernel draws no scalar, so its ratio "
+            f"({floor['ratio_min']:.2f} minima, {floor['ratio_cpu']:.2f} CPU time) is the floor set by the [B, N] work "
+            "every kernel shares: perturb returns two new [B, N] tensors (x and u: one randn, one fused "
+            "addcmul, one in-place multiply) where randn returns one. What a law adds on top is its "
+            "`S, dS/dt only` column.",
+            "",
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

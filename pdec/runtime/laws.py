@@ -483,7 +483,7 @@ class Law:
 
         lo = torch.log(t_lo)
         x0 = torch.log(t0)
-        _, hi = _bracket(fn, lo, torch.maximum(x0, lo) + 0.5)
+        lo, hi = _bracket(fn, lo, torch.maximum(x0, lo) + 0.5)
         return torch.exp(_root(fn, x0, lo, hi))
 
     # ---- public API ---------------------------------------------------------------------------
