@@ -41,7 +41,10 @@ def generate_command(config: str, out: str, force: bool) -> None:
     for w in p.warnings:
         click.echo(f"pdec: warning: {w}", err=True)
     click.echo(f"PDE        {p.pde_text}   (s-generative: {p.verdict})")
-    click.echo(f"kernel     x = y + sqrt(S_t) xi,  S_t ~ {p.law_source}")
+    if p.law_table:
+        click.echo("kernel     x = y + rho_t xi/|xi|,  rho_t from a tabulated radial law (law_table.json)")
+    else:
+        click.echo(f"kernel     x = y + sqrt(S_t) xi,  S_t ~ {p.law_source}")
     click.echo(f"sigma_max  {p.sigma_max_why}")
     click.echo(f"wrote {len(g.files)} files to {g.out}")
     click.echo(f"next:      python -m pytest {out} && python {out}/train.py && "

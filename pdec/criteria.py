@@ -161,7 +161,7 @@ def c1(pde: PDE, kernel: Kernel | None, no_kernel_reason: str, dim: int | None) 
     if kernel.law is not None and kernel.positive:
         return Criterion("yes", f"the kernel is a Gaussian scale mixture (law of S_t: {kernel.law}), "
                          f"hence a probability density {where}", decided_by="symbolic")
-    if kernel.law is not None and kernel.positive is None:
+    if kernel.law is not None and kernel.law.exact and kernel.positive is None:
         cond = sp.sstr(sp.simplify(kernel.law.condition))
         return Criterion("conditional", f"the kernel is a {kernel.law.name} law (a probability density) only "
                          f"when {cond}; otherwise it is signed", decided_by="symbolic", regime=cond)

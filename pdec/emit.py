@@ -235,7 +235,9 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
     t_max_bound, t_min = _float(kern.t_max_bound), _float(getattr(kern, "t_min", None))
     t_range = getattr(law, "t_range", None)
     t_hi = min([v for v in (t_max_bound, t_range[1] if t_range else None) if v is not None], default=None)
-    t_lo = max([v for v in (t_min, t_range[0] if t_range else None) if v is not None], default=None)
+    # a table measured its own usable range (its clipped mass), finer than the symbolic wavefront bound t_min
+    t_lo = t_range[0] if law_table else max([v for v in (t_min, t_range[0] if t_range else None)
+                                              if v is not None], default=None)
     sigma_cap = None if t_hi is None else sig(t_hi)
     sigma_floor = None if t_lo is None else sig(t_lo)
     if t_hi is not None:
@@ -271,6 +273,10 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
         finally:
             torch.set_num_threads(threads)
         sigma_max = float(f"{sigma_max:.6g}")  # a readable number; the rule's tolerance is far coarser
+        if cap is not None and sigma_max >= 0.99 * cap and sigma_max ** 2 < lam:
+            raise NotGenerativeError(
+                f"{text}: the kernel is usable only up to sigma = {sigma_cap:.4g}, below the data's own scale "
+                f"sqrt(lambda_max) = {math.sqrt(lam):.4g}: its prior cannot forget the data")
     return Plan(config=cfg, source=source, pde_text=text, verdict=compiled.verdict, law_source=law_source,
                 law_names=law_names, self_similar=bool(runtime.self_similar), t_max_bound=t_max_bound,
                 sigma_cap=sigma_cap, t_min=t_min, sigma_floor=sigma_floor, sigma_min=sigma_min,

@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from .dispersion import Dispersion, decays_at_high_k, grows_at_high_k, probe_values
-from .errors import InvalidPDEError, ParameterError
+from .errors import InvalidPDEError, NotGenerativeError, ParameterError
 from .pde import FL, PDE, Lap, S, k, t
 
 
@@ -73,9 +73,11 @@ class LawSpec:
         return f"{self.name}(" + ", ".join(f"{n}={v!r}" for n, v in self.numbers().items()) + ")"
 
     def build(self):
-        """The runtime law object (imports torch)."""
+        """The runtime law object (imports torch; a Tabulated law is tabulated here, with SciPy)."""
         from .runtime import laws
 
+        if self.name == "Tabulated":
+            return _build_table(self.numbers())
         if self.name == "Sum":
             return laws.Sum(*(c.build() for c in self.components))
         return getattr(laws, self.name)(**self.numbers())
@@ -84,6 +86,60 @@ class LawSpec:
         if self.name == "Sum":
             return " + ".join(str(c) for c in self.components)
         return f"{self.name}(" + ", ".join(f"{n}={sp.sstr(v)}" for n, v in self.params) + ")"
+
+
+#: the largest dimension in which a radial law is tabulated
+MAX_TABLE_DIM = 8
+#: t grid density of a radial table (points per decade) and its range in units of the kernel's time scale
+TABLE_PER_DECADE = 16
+
+
+def _build_table(p: dict[str, float]):
+    """The tabulated radial law (pdec.tabulate) of a dissipative wave or a Helmholtz kernel, cut to the
+    times where its clipped negative mass is below tolerance."""
+    from . import tabulate
+    from .runtime.radial import Tabulated
+
+    N = int(p["N"])
+    try:
+        if "eps" in p:
+            eps, c = p["eps"], p["c"]
+            # from eps t = 0.05 (N = 1: exact) or eps t = 2 (N >= 2: the wavefront still weighs e^-2 there,
+            # the table's own clipped mass then sets where it is usable) to sigma = c sqrt(t/eps) = 20
+            t_lo, t_hi = (0.05 if N == 1 else 2.0) / eps, eps * (20.0 / c) ** 2
+            n = int(np.ceil(TABLE_PER_DECADE * np.log10(t_hi / t_lo))) + 1
+            table = tabulate.dissipative_wave_table(eps, N, np.geomspace(t_lo, t_hi, n), c=c, refine=1e-3,
+                                                    max_n_t=2 * n)
+        else:
+            k0 = p["k0"]
+            t_hi = 0.99 * np.pi / (2 * k0)
+            table = tabulate.helmholtz_table(k0, N, np.geomspace(1e-4 * t_hi, t_hi, 4 * TABLE_PER_DECADE + 1))
+        table = tabulate.restrict(table)
+    except ValueError as e:
+        raise NotGenerativeError(
+            f"no time range where the kernel is a density to within tolerance in N = {N}: {e}") from None
+    return Tabulated.from_dict(table)
+
+
+def tabulated_spec(P: sp.Expr, regime: str, n_kept: int, t_min, t_max, dim: int | None) -> LawSpec | None:
+    """A tabulated radial law for a positive (to tolerance) kernel that is not a scale mixture, in N <= 8:
+    the dissipative wave S^2 + 2 eps S + c^2 k^2 (from its t_min on) and Helmholtz S^2 - k^2 + k0^2."""
+    if dim is None or dim > MAX_TABLE_DIM or P.free_symbols - {S, k}:
+        return None
+    poly = sp.Poly(P, S)
+    if poly.degree() != 2:
+        return None
+    a2, a1, a0 = (poly.coeff_monomial(S**j) for j in (2, 1, 0))
+    a0 = sp.Poly(sp.expand(a0 / a2), k)
+    c2, const = a0.coeff_monomial(k**2), a0.coeff_monomial(1)
+    if a0.degree() != 2 or a0.coeff_monomial(k) != 0:
+        return None
+    if regime == "hyperbolic" and n_kept == 2 and t_min is not None and const == 0 and c2 > 0:
+        eps = a1 / (2 * a2)
+        return LawSpec("Tabulated", (("eps", eps), ("c", sp.sqrt(c2)), ("N", sp.Integer(dim))), exact=False)
+    if regime == "elliptic" and t_max is not None and a1 == 0 and c2 == -1 and const > 0:
+        return LawSpec("Tabulated", (("k0", sp.sqrt(const)), ("N", sp.Integer(dim))), exact=False)
+    return None
 
 
 @dataclass(frozen=True)
@@ -339,6 +395,11 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
             positive = _numeric_positivity(q, pde.params, values, dim, t_max)
     if law is None and why:
         note += why + ". "
+    if law is None and positive is not False:
+        law = tabulated_spec(disp.P, regime, len(s_kept), t_min, t_max, dim)
+        if law is not None:
+            note += (f"Sampled through its radial law tabulated in N = {dim} (pdec.tabulate): approximate, "
+                     "restricted to the times where the clipped negative mass is below 1e-3. ")
     return Kernel(regime=regime, kept=s_kept, fourier=p_hat, mass=mass, q=q, law=law, positive=positive,
                   t_max_bound=t_max, t_min=t_min, augment_dim=augment_dim, note=note.strip(),
                   values=tuple(values.items())), ""

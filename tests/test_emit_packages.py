@@ -80,13 +80,11 @@ def run_package(pkg: Path, tmp: Path, steps: int, batch: int, n: int, own_tests:
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_end_to_end(name, tmp_path):
     cfg = load_config(ROOT / "examples" / f"{name}.yaml")
-    try:
-        g = emit.generate(cfg, tmp_path / "pkg")
-    except NotGenerativeError as e:
-        # conditional kernels that are not Gaussian scale mixtures (wave_dissipative, helmholtz) wait for the
-        # kernel issue's tabulated radial law; until then generate refuses them, in one line, saying why
-        assert "\n" not in str(e) and "no sampler" in str(e)
-        pytest.xfail(f"generate refuses {name}: {e}")
+    if name == "helmholtz":  # signed kernel, usable only far below the data's scale: refused (test_emit.py)
+        with pytest.raises(NotGenerativeError):
+            emit.generate(cfg, tmp_path / "pkg")
+        return
+    g = emit.generate(cfg, tmp_path / "pkg")
     shape = g.plan.shape
     steps = QUALITY.get(name, 200)
     batch = 64 if name == "digits" else 256

@@ -91,11 +91,11 @@ def solve(denoiser, x: torch.Tensor, sigmas: torch.Tensor, solver: str = "heun")
 
 def prior(kernel, n: int, shape, t_max: float, generator: torch.Generator | None = None,
           device=None, dtype=torch.float32) -> torch.Tensor:
-    """n draws of sqrt(S_T) xi, xi ~ N(0, I), S_T of the kernel's law at t_max (normalised data: mean 0)."""
+    """n draws of the kernel at t_max around 0 (normalised data: mean 0): sqrt(S_T) xi, xi ~ N(0, I), for a
+    scale mixture, rho_T xi/|xi| for a radial law (the kernel's own perturb does both)."""
     t = torch.full((n,), float(t_max), dtype=torch.float64, device=device)
-    S = torch.as_tensor(kernel.sample_scale(t, generator=generator), dtype=torch.float64, device=device)
-    xi = torch.randn((n, *shape), generator=generator, dtype=dtype, device=device)
-    return (S.sqrt().to(dtype).view((n,) + (1,) * len(shape))) * xi
+    x, _ = kernel.perturb(torch.zeros((n, *shape), dtype=dtype, device=device), t, generator=generator)
+    return x
 
 
 def top_eigenvalue(x: torch.Tensor, iters: int = 100) -> float:
@@ -122,6 +122,10 @@ def _prior_error(kernel, lam_max: float, t: float, n_mc: int, seed: int) -> floa
     g = torch.Generator().manual_seed(seed)
     tt = torch.full((n_mc,), float(t), dtype=torch.float64)
     S = torch.as_tensor(kernel.sample_scale(tt, generator=g), dtype=torch.float64)
+    if getattr(kernel.law, "radial", False):
+        # S = rho^2 is the whole squared radius; the Gaussian with the same E[rho^2] has per-coordinate
+        # variance E[rho^2]/N (E[N/rho^2] itself diverges in N = 2 even for a Gaussian kernel)
+        return 0.5 * lam_max * kernel.law.N / float(S.mean())
     return 0.5 * lam_max * float((1.0 / S).mean())
 
 
