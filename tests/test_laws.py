@@ -291,6 +291,7 @@ CONTINUITY_CASES = [
     (GIG(64, 0.5, 2.0), 10.0),
     (GIG(1e6, 1.0, 1.0), 300.0),
     (Sum(Deterministic(0.3), InverseGaussian(1.0, 1.0)), 1.0),
+    (Sum(InverseGaussian(1.0, 2.0), InverseGamma(3)), 0.8),  # rate = E[dS/dt | S = s] by convolution
 ]
 
 

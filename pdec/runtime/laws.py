@@ -288,12 +288,21 @@ class _LogGIG:
             a = torch.where((step > 0) & torch.isfinite(step), a - step, a)
         return a
 
+    def _tail_ends(self, v):
+        """The tail panel at v: [v_lo, v] for v <= 0, [v, v_hi] for v > 0; beyond a cut, 40 / |h'(v)| long
+        (h is concave, so the tail integrand is below exp(h'(v) (x - v)))."""
+        lower = v <= 0
+        dh = (self.Zmq * torch.sinh(v) - self.q * torch.expm1(-v)).abs()  # |h'(v)|
+        lo = torch.where(v < self.v_lo, v - 40.0 / dh, self.v_lo)
+        hi = torch.where(v > self.v_hi, v + 40.0 / dh, self.v_hi)
+        return torch.where(lower, lo, v), torch.where(lower, v, hi)
+
     def _nodes(self, v):
         """Gauss-Legendre nodes [.., 3, n] and weights: fast panel, slow panel, tail panel at v."""
         zero = torch.zeros_like(self.Z)
-        lower = v <= 0
-        a = torch.stack([self.v_lo, zero, torch.where(lower, torch.minimum(self.v_lo, v), v)], -1)
-        b = torch.stack([zero, self.v_hi, torch.where(lower, v, torch.maximum(self.v_hi, v))], -1)
+        ta, tb = self._tail_ends(v)
+        a = torch.stack([self.v_lo, zero, ta], -1)
+        b = torch.stack([zero, self.v_hi, tb], -1)
         return _panel(a, b, self.N_NODES)
 
     def totals(self):
@@ -318,18 +327,19 @@ class _LogGIG:
         lower = v <= 0
         hv = self.h(v)
         if not with_rate:
-            lo = torch.where(lower, torch.minimum(self.v_lo, v), v)
-            hi = torch.where(lower, v, torch.maximum(self.v_hi, v))
-            x, wts = _panel(lo, hi, self.N_NODES)
+            x, wts = _panel(*self._tail_ends(v), self.N_NODES)
             h, _ = self.hW(x, with_W=False)
             return hv, torch.log(h.sub_(hv.unsqueeze(-1)).exp_().mul_(wts).sum(-1)), None
         x, wts = self._nodes(v)
         h, W = self.hW(x, self.Zmq[..., None, None], self.q[..., None, None])
-        e = h.sub_(hv[..., None, None]).exp_().mul_(wts)  # relative to exp(h(v))
+        # the tail panel relative to exp(h(v)) (h decreases away from the mode: <= 1), the totals
+        # relative to exp(max(h(v), -_TAIL)) (<= exp(_TAIL): no overflow even far beyond the cuts)
+        ref = hv.clamp_min(-_TAIL)
+        e = h.sub_(torch.stack([ref, ref, hv], -1).unsqueeze(-1)).exp_().mul_(wts)
         if self._logA is None:
             tot = e[..., :2, :]
             A = tot.sum((-1, -2))
-            self._logA = torch.log(A) + hv
+            self._logA = torch.log(A) + ref
             self._kappa = (tot * W[..., :2, :]).sum((-1, -2)) / A
         T = e[..., 2, :].sum(-1)
         TW = (e[..., 2, :] * W[..., 2, :]).sum(-1)
@@ -996,13 +1006,13 @@ class Sum(Law):
         F1h, F2h = R1._cdf64(half, t), R2._cdf64(half, t)
         F, f, flux = -F1h * F2h, zero, zero
         for A, B, FBh in ((R1, R2, F2h), (R2, R1, F1h)):
-            Q = B._icdf64(FBh.unsqueeze(-1) * e, te)
-            arg = dd.unsqueeze(-1) - Q
+            Q = B._icdf64((FBh.unsqueeze(-1) * e).clamp(_U_MIN, _U_MAX), te)
+            arg = (dd.unsqueeze(-1) - Q).clamp_min(1e-300)
             FA, fA, rA = A._cdf_pdf_rate64(arg, te)
             rB = B._rate64(Q, te)
             F = F + FBh * (FA * wv).sum(-1)
             f = f + FBh * (fA * wv).sum(-1)
-            flux = flux + FBh * (fA * (rA + rB) * wv).sum(-1)
+            flux = flux + FBh * torch.where(fA > 0, fA * (rA + rB), torch.zeros_like(fA)).mul_(wv).sum(-1)
         return torch.where(pos, F, zero), torch.where(pos, f, zero), flux / f + 2.0 * self._a
 
     def _cdf64(self, s, t):
