@@ -176,22 +176,28 @@ def _log_standard_gamma(k: float, n: int, generator, device, oversample: int = 4
     kk = k + 1.0 if boost else k
     d = kk - 1.0 / 3.0
     cst = 1.0 / math.sqrt(9.0 * d)
-    out = torch.empty(n, dtype=_F64, device=device)
-    pending = torch.arange(n, device=device)
-    while pending.numel() > 0:
-        m = pending.numel()
+    out = None
+    pending = None  # first round: every draw
+    while True:
+        m = n if pending is None else pending.numel()
         x = _normal((m, oversample), generator, device)
         u = _uniform((m, oversample), generator, device)
-        cx = cst * x
+        cx = x * cst
         ok = cx > -1.0
-        logv = 3.0 * torch.log1p(torch.where(ok, cx, torch.zeros_like(cx)))
+        logv = torch.where(ok, cx, torch.zeros_like(cx)).log1p_().mul_(3.0)  # cx <= -1 is rejected (ok)
         # d - d v + d log v = -d (expm1(log v) - log v), accurate for large d
-        acc = ok & (torch.log(u) < 0.5 * x * x - d * (torch.expm1(logv) - logv))
+        acc = ok & (u.log_() < 0.5 * x * x - d * (torch.expm1(logv) - logv))
         got = acc.any(dim=1)
-        first = acc.to(torch.uint8).argmax(dim=1, keepdim=True)
-        val = math.log(d) + logv.gather(1, first).squeeze(1)
-        out[pending[got]] = val[got]
-        pending = pending[~got]
+        val = logv.gather(1, acc.to(torch.uint8).argmax(dim=1, keepdim=True)).squeeze(1)
+        if pending is None:
+            out = val
+            pending = torch.nonzero(~got).squeeze(1)
+        else:
+            out[pending[got]] = val[got]
+            pending = pending[~got]
+        if pending.numel() == 0:
+            break
+    out = out + math.log(d)
     if boost:
         out = out + torch.log(_uniform((n,), generator, device)) / k
     return out
