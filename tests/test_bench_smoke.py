@@ -12,9 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of scripts, not installed
 
-pytest.importorskip("diffusers")
-pytest.importorskip("flow_matching")
-
 from benchmarks import common as C  # noqa: E402
 
 ROW_KEYS = {"model", "family", "library", "dataset", "nfe", "seed", "sw2", "mmd"}
@@ -30,9 +27,16 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
+def _peers():
+    """The peers come with the bench extra (pip install -e ".[bench]")."""
+    pytest.importorskip("diffusers")
+    pytest.importorskip("flow_matching")
+
+
 def test_quality_smoke(tmp_path):
     from benchmarks import quality
 
+    _peers()
     quality.main(["--quick", "--smoke", "--out", str(tmp_path), "--cache", "none"])
     rows = json.loads((tmp_path / "quality.json").read_text())
     assert rows and all(ROW_KEYS <= set(r) for r in rows)
@@ -78,6 +82,7 @@ def test_quantise_rounds_to_the_stated_grid():
 def test_speed_smoke(tmp_path):
     from benchmarks import speed
 
+    _peers()
     speed.main(["--quick", "--smoke", "--out", str(tmp_path), "--cache", "none"])
     md = (tmp_path / "speed.md").read_text()
     for part in ("## 1. NFE needed", "## 2. The emitted sampler", "## 3. Kernel sampling", "## 4. `pdec check`"):
