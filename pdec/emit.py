@@ -235,9 +235,8 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
     t_max_bound, t_min = _float(kern.t_max_bound), _float(getattr(kern, "t_min", None))
     t_range = getattr(law, "t_range", None)
     t_hi = min([v for v in (t_max_bound, t_range[1] if t_range else None) if v is not None], default=None)
-    # a table measured its own usable range (its clipped mass), finer than the symbolic wavefront bound t_min
-    t_lo = t_range[0] if law_table else max([v for v in (t_min, t_range[0] if t_range else None)
-                                              if v is not None], default=None)
+    # the later of the symbolic bound (the wavefront's weight) and the table's measured range: conservative
+    t_lo = max([v for v in (t_min, t_range[0] if t_range else None) if v is not None], default=None)
     sigma_cap = None if t_hi is None else sig(t_hi)
     sigma_floor = None if t_lo is None else sig(t_lo)
     if t_hi is not None:
