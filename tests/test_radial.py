@@ -28,12 +28,6 @@ A_HEAT = 0.7
 N_SAMPLES = 20000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def gen(seed: int) -> torch.Generator:
