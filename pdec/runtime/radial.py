@@ -47,6 +47,8 @@ import math
 
 import torch
 
+from .laws import Law, _device_of, _dtype_of, _f64
+
 __all__ = ["Tabulated", "chi2_median", "FORMAT"]
 
 FORMAT = "pdec-radial-table"
@@ -55,27 +57,6 @@ _F64 = torch.float64
 _TINY = 1e-300
 _U_MIN = 2.0 ** -54
 _U_MAX = 1.0 - 2.0 ** -53
-
-
-def _dtype_of(*xs):
-    dt = None
-    for x in xs:
-        if isinstance(x, torch.Tensor) and x.is_floating_point():
-            dt = x.dtype if dt is None else torch.promote_types(dt, x.dtype)
-    return torch.get_default_dtype() if dt is None else dt
-
-
-def _device_of(*xs):
-    for x in xs:
-        if isinstance(x, torch.Tensor):
-            return x.device
-    return torch.device("cpu")
-
-
-def _f64(x, device=None):
-    if isinstance(x, torch.Tensor):
-        return x.to(device=x.device if device is None else device, dtype=_F64)
-    return torch.as_tensor(x, dtype=_F64, device=device)
 
 
 def chi2_median(N: int) -> float:
@@ -93,7 +74,7 @@ def chi2_median(N: int) -> float:
     return lo + hi  # 2 * (lo + hi) / 2
 
 
-class Tabulated:
+class Tabulated(Law):
     """A radial law tabulated on a (log t, u) grid; the "S" it returns is rho^2 (see the module docstring).
 
     ``Tabulated(N, log_t, u, rho, atom_mass=None, atom_r=None, info=None)``: log_t [n_t] increasing,
@@ -233,6 +214,10 @@ class Tabulated:
         rho, drho = self._radius64(self._uniform(t.shape, generator, t.device), t)
         return rho * rho, 2.0 * rho * drho
 
+    def _icdf64(self, u, t):
+        rho, _ = self._radius64(u, t)
+        return rho * rho
+
     def _median64(self, t):
         rho, _ = self._radius64(torch.full_like(t, 0.5), t)
         return rho * rho
@@ -262,28 +247,12 @@ class Tabulated:
         return torch.exp(L)
 
     # ---- public API --------------------------------------------------------------------------------
-    def sample(self, t, generator=None):
-        """S_t = rho_t^2, one draw per element of t."""
-        t64 = _f64(t)
-        return self._sample64(t64, generator).to(_dtype_of(t))
-
-    def sample_with_rate(self, t, generator=None):
-        """(S_t, dS_t/dt) = (rho^2, 2 rho d rho/dt) along the quantile coupling."""
-        t64 = _f64(t)
-        S, dS = self._sample_with_rate64(t64, generator)
-        dt = _dtype_of(t)
-        return S.to(dt), dS.to(dt)
-
     def radius(self, u, t):
         """(rho_t(u), d rho_t(u)/dt): the radial quantile at level u and its rate (t clamped to t_range)."""
         dev = _device_of(t, u)
         rho, drho = self._radius64(_f64(u, dev), _f64(t, dev))
         dt = _dtype_of(u, t)
         return rho.to(dt), drho.to(dt)
-
-    def icdf(self, u, t):
-        """The quantile of S_t = rho_t^2 at level u."""
-        return self.radius(u, t)[0] ** 2
 
     def cdf(self, s, t):
         """P(S_t <= s) = P(rho_t <= sqrt(s)) of the interpolated law."""
@@ -307,18 +276,6 @@ class Tabulated:
             F = torch.where(r.squeeze(1) >= ra, torch.ones_like(F), (1.0 - w) * F)
         return F.reshape(shape).to(_dtype_of(s, t))
 
-    def median(self, t):
-        """median(S_t) = median(rho_t)^2."""
-        return self._median64(_f64(t)).to(_dtype_of(t))
-
     def sigma(self, t):
         """sigma(t) = median(rho_t) / sqrt(median chi^2_N)."""
         return (torch.sqrt(self._median64(_f64(t))) / math.sqrt(self.chi2_median)).to(_dtype_of(t))
-
-    def sigma_inv(self, sigma):
-        """The t in t_range with sigma(t) = sigma (clamped to t_range; sigma must increase with t)."""
-        return self._sigma_inv64(_f64(sigma)).to(_dtype_of(sigma))
-
-    def dlog_sigma_dt(self, t):
-        """a(t) = d ln sigma / dt = (d rho/dt) / rho at the median."""
-        return self._dlog_sigma_dt64(_f64(t)).to(_dtype_of(t))
