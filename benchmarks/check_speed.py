@@ -72,7 +72,8 @@ def main() -> None:
         "",
         "| what | median (s) | min (s) | target (s) |",
         "|---|---|---|---|",
-        f"| all {len(rows)} table rows in one process (incl. `import pdec`) | {med(totals):.3f} | {min(totals):.3f} | 2.0 |",
+        f"| all {len(rows)} table rows in one process (incl. `import pdec`) | {med(totals):.3f} "
+        f"| {min(totals):.3f} | 2.0 |",
         f"| one cold `pdec check \"phi_tt + lap(phi) - m**2*phi\"` | {med(colds):.3f} | {min(colds):.3f} | 1.5 |",
         "",
         "Per row (median over repeats, seconds):",
