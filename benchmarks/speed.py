@@ -9,9 +9,9 @@
    writes a package (its wall time is measured), and in a subprocess inside that package
    ``sampler.sample(net, n, steps=18, solver="heun")`` is timed against 35 bare calls of the same
    preconditioned network on the same batch (medians, interleaved).
-3. Kernel sampling against torch.randn: benchmarks/kernel_speed.py (run as it is; its table is kept
-   in kernel_speed.md).
-4. ``pdec check``: benchmarks/check_speed.py (run as it is; check_speed.md); ``pdec generate``: cold
+3. Kernel sampling against torch.randn: benchmarks/kernel_speed.py (run as it is, its table written
+   to speed_kernel.md beside speed.md).
+4. ``pdec check``: benchmarks/check_speed.py (run as it is, speed_check.md); ``pdec generate``: cold
    CLI calls on examples/.
 
 Writes speed.md, speed.json and speed.png.
@@ -72,6 +72,12 @@ with torch.no_grad():
             ts.append(b - a); tn.append(d - c)
 print(json.dumps({"nfe": nfe, "sample_s": statistics.median(ts), "net_s": statistics.median(tn)}))
 """
+
+
+def _tail(text: str) -> str:
+    """The last line of a subprocess's stderr (or the exit's lack of one)."""
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else "no message (killed?)"
 
 
 def _cli(name: str) -> list[str]:
@@ -143,15 +149,16 @@ def emitted_overhead(args, rows):
             r = subprocess.run(_cli("pdec") + ["generate", str(cfg), "-o", str(pkg)], capture_output=True, text=True)
             gen = time.perf_counter() - a
             if r.returncode != 0:
-                lines.append(f"| {ex} | failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else '?'} "
-                             "| | | | | |")
+                lines.append(f"| {ex} | failed: {_tail(r.stderr)} | | | | | |")
                 continue
             gen_times.append(gen)
-            for n in n_list:
+            unet = "unet" in cfg.read_text()  # a U-Net on the CPU: a smaller batch keeps this part short
+            for n in ([min(n_list)] if unet else n_list):
+                n = min(n, 256) if unet else n
                 res = subprocess.run([sys.executable, "-c", _OVERHEAD_CODE, str(n), str(repeats)], cwd=pkg,
                                      capture_output=True, text=True)
                 if res.returncode != 0:
-                    lines.append(f"| {ex} | {gen:.2f} | {n} | failed: {res.stderr.strip().splitlines()[-1]} | | | |")
+                    lines.append(f"| {ex} | {gen:.2f} | {n} | failed: {_tail(res.stderr)} | | | |")
                     continue
                 m = json.loads(res.stdout.strip().splitlines()[-1])
                 ov = m["sample_s"] / m["net_s"] - 1.0
@@ -172,9 +179,9 @@ def run(args) -> Path:
     rows = []
     lines_nfe = nfe_to_target(args, datasets, ladder, rows)
     lines_ov, gen_times = emitted_overhead(args, rows)
-    lines_k = _run_script("kernel_speed.py", out / "kernel_speed.md",
+    lines_k = _run_script("kernel_speed.py", out / "speed_kernel.md",
                           ["--repeats", "3" if args.smoke else "30"] + (["--dim", "64"] if args.smoke else []))
-    lines_c = _run_script("check_speed.py", out / "check_speed.md", ["--repeats", "1" if args.smoke else "5"])
+    lines_c = _run_script("check_speed.py", out / "speed_check.md", ["--repeats", "1" if args.smoke else "5"])
     wall = time.perf_counter() - t0
     lines = C.header("Speed", [0], wall)
     lines += ["## 1. NFE needed to reach a given sliced W2", "",
@@ -206,8 +213,7 @@ def _run_script(script: str, md_out: Path, extra: list[str]) -> list[str]:
     r = subprocess.run([sys.executable, str(path), "--out", str(md_out)] + extra, capture_output=True, text=True,
                        cwd=C.ROOT)
     if r.returncode != 0:
-        tail = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "?"
-        return [f"`python benchmarks/{script}` failed: {tail}", ""]
+        return [f"`python benchmarks/{script}` failed: {_tail(r.stderr)}", ""]
     body = md_out.read_text().splitlines()
     table = [ln for ln in body if ln.startswith("|")]
     return [f"Full table: [{md_out.name}]({md_out.name}) (`python benchmarks/{script} {' '.join(extra)}`).", ""] + \
