@@ -68,7 +68,8 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/check_speed.py --repeats {args.repeats}`  ",
         f"Date: {datetime.date.today()}; machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()}",
+        f"Python {platform.python_version()}, {platform.system()}; load average at start "
+        f"{os.getloadavg()[0]:.1f} (other processes share the cores)",
         "",
         "| what | median (s) | min (s) | target (s) |",
         "|---|---|---|---|",
