@@ -27,7 +27,7 @@ from .dispersion import Dispersion, dispersion, probe_values
 from .errors import InvalidPDEError, ParameterError, PdecError
 from .flow import Flow, density_flow, display
 from .kernel import Kernel, derive_kernel, operator_parts
-from .pde import PDE, N, S, k, t
+from .pde import PDE, N, S, k
 
 
 @dataclass(frozen=True)
@@ -226,4 +226,4 @@ def compile_pde(expr, params: dict | None = None, dim: int | None = None,
                     green=green, timings=timings, text=" ".join(expr.split()) if isinstance(expr, str) else "")
 
 
-__all__ = ["Compiled", "Green", "compile_pde", "display", "t", "k"]
+__all__ = ["Compiled", "Green", "compile_pde"]

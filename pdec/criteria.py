@@ -24,7 +24,7 @@ from .pde import PDE, k
 Verdict = str  # "yes" | "no" | "conditional"
 
 #: the k grid of the numerical C2 check (k = 0 is evaluated separately)
-K_GRID = np.concatenate([np.logspace(-3, 3, 601)])
+K_GRID = np.logspace(-3, 3, 601)
 
 
 @dataclass(frozen=True)

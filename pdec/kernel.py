@@ -266,7 +266,7 @@ def recognise(psi: sp.Expr) -> tuple[LawSpec | None, str]:
     return LawSpec("Sum", components=tuple(comps)), ""
 
 
-def _augmented(P: sp.Expr, kept: sp.Expr, D: int) -> tuple[sp.Expr, sp.Expr, LawSpec]:
+def _augmented(P: sp.Expr, D: int) -> tuple[sp.Expr, sp.Expr, LawSpec]:
     """Kernel with D augmented dimensions: (p^, M, law) for P = a2 S^2 - a2 w(k)^2."""
     poly = sp.Poly(P, S)
     if poly.degree() != 2 or poly.coeff_monomial(S) != 0:
@@ -372,7 +372,7 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
     if augment_dim is not None and augment_dim > 1:
         if regime != "elliptic":
             raise InvalidPDEError("augment_dim applies to elliptic problems in t (Poisson, Yukawa)")
-        p_hat, mass, law = _augmented(disp.P, s_kept[0], augment_dim)
+        p_hat, mass, law = _augmented(disp.P, augment_dim)
         q = p_hat / mass  # no simplify: K_{D/2} of half-integer order expands into 2^D terms
     else:
         q = sp.exp(psi * t) if psi is not None and not note else (p_hat if mass == 1 else p_hat / mass)
