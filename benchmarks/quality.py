@@ -362,7 +362,7 @@ def _nfe_picture(rows, path: Path):
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     if not datasets:
         return
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 4.4), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         for m in _order(rows):
             pts = []
@@ -375,11 +375,16 @@ def _nfe_picture(rows, path: Path):
                 ax.plot(*zip(*pts), style, marker="o", ms=3, label=m.label, lw=2 if m.family == "peer" else 1)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        nfes = sorted({r["nfe"] for r in rows})
+        ax.set_xticks(nfes)
+        ax.set_xticklabels([str(n) for n in nfes])
+        ax.minorticks_off()
         ax.set_xlabel("NFE")
         ax.set_title(ds)
     axes[0][0].set_ylabel("sliced W2 to held-out data")
-    axes[0][-1].legend(fontsize=6, loc="upper right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(6, len(labels)))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
