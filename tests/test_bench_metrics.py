@@ -13,17 +13,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is a
 from benchmarks import metrics as M  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two threads are many times slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _normal(n, d, seed, scale=1.0, shift=0.0):
     return np.random.Generator(np.random.PCG64(seed)).standard_normal((n, d)) * scale + shift
 

@@ -17,14 +17,6 @@ from benchmarks import common as C  # noqa: E402
 ROW_KEYS = {"model", "family", "library", "dataset", "nfe", "seed", "sw2", "mmd"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _peers():

@@ -73,6 +73,12 @@ def _f64(x, device=None):
     return torch.as_tensor(x, dtype=_F64, device=device)
 
 
+
+def _pointwise(fn64, a, t):
+    """fn64(a, t) in float64 on the inputs' device, returned in their promoted dtype."""
+    dev = _device_of(t, a)
+    return fn64(_f64(a, dev), _f64(t, dev)).to(_dtype_of(a, t))
+
 def _uniform(shape, generator, device):
     """U(0, 1) in float64, never exactly 0 or 1."""
     u = torch.rand(shape, generator=generator, dtype=_F64, device=device)
@@ -517,28 +523,23 @@ class Law:
 
     def rate(self, s, t):
         """dS_t/dt at S_t = s along the quantile coupling: -(dF_t/dt)(s) / f_t(s)."""
-        dev = _device_of(t, s)
-        return self._rate64(_f64(s, dev), _f64(t, dev)).to(_dtype_of(s, t))
+        return _pointwise(self._rate64, s, t)
 
     def laplace(self, lam, t):
         """E[exp(-lam S_t)] = q(sqrt(2 lam), t), closed form."""
-        dev = _device_of(t, lam)
-        return self._laplace64(_f64(lam, dev), _f64(t, dev)).to(_dtype_of(lam, t))
+        return _pointwise(self._laplace64, lam, t)
 
     def cdf(self, s, t):
         """P(S_t <= s)."""
-        dev = _device_of(t, s)
-        return self._cdf64(_f64(s, dev), _f64(t, dev)).to(_dtype_of(s, t))
+        return _pointwise(self._cdf64, s, t)
 
     def log_pdf(self, s, t):
         """log of the density of S_t at s."""
-        dev = _device_of(t, s)
-        return self._log_pdf64(_f64(s, dev), _f64(t, dev)).to(_dtype_of(s, t))
+        return _pointwise(self._log_pdf64, s, t)
 
     def icdf(self, u, t):
         """The quantile F_t^{-1}(u), 0 < u < 1."""
-        dev = _device_of(t, u)
-        return self._icdf64(_f64(u, dev), _f64(t, dev)).to(_dtype_of(u, t))
+        return _pointwise(self._icdf64, u, t)
 
     def median(self, t):
         """median(S_t)."""
