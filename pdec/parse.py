@@ -379,13 +379,7 @@ class _Builder:
 
     def sum(self, node: ast.BinOp, depth: int) -> sp.Expr:
         """A chain a + b - c + ... (left-associative), built in one Add."""
-        items: list[tuple[bool, ast.AST]] = []
-        n: ast.AST = node
-        while isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub)):
-            items.append((isinstance(n.op, ast.Sub), n.right))
-            n = n.left
-        items.append((False, n))
-        items.reverse()
+        items = _chain(node, ast.Add, ast.Sub)
         terms = []
         for neg, sub in items:
             e = self.build(sub, depth + 1)
@@ -397,13 +391,7 @@ class _Builder:
 
     def product(self, node: ast.BinOp, depth: int) -> sp.Expr:
         """A chain a * b / c * ... (left-associative), built in one Mul."""
-        items: list[tuple[bool, ast.AST]] = []
-        n: ast.AST = node
-        while isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Mult, ast.Div)):
-            items.append((isinstance(n.op, ast.Div), n.right))
-            n = n.left
-        items.append((False, n))
-        items.reverse()
+        items = _chain(node, ast.Mult, ast.Div)
         factors = []
         for div, sub in items:
             if not div:
@@ -539,6 +527,16 @@ class _Builder:
             raise self.fail(f"the order beta of fraclap(f, beta) must be a real number up to {_pde.MAX_ORDER}, "
                             f"got {self.seg(args[1])}", args[1], InvalidPDEError)
         return _pde.fraclap(f, beta)
+
+
+def _chain(node: ast.AST, op: type, inverse: type) -> list[tuple[bool, ast.AST]]:
+    """A left-associative chain a op b inverse c ... as [(inverted, operand), ...] in reading order."""
+    items: list[tuple[bool, ast.AST]] = []
+    while isinstance(node, ast.BinOp) and isinstance(node.op, (op, inverse)):
+        items.append((isinstance(node.op, inverse), node.right))
+        node = node.left
+    items.append((False, node))
+    return items[::-1]
 
 
 def _has_field(e: sp.Expr) -> bool:
