@@ -133,7 +133,7 @@ def _first(curve, target):
 def emitted_overhead(args, rows):
     """Generate packages (timed) and measure the emitted sampler's overhead at NFE 35."""
     n_list = [256] if args.smoke else [1000, 10000]
-    repeats = 2 if args.smoke else 7
+    repeats = 1 if args.smoke else 7
     examples = EXAMPLES[:1] if args.smoke else EXAMPLES
     lines = ["| package (examples/) | `pdec generate` wall (s) | batch | NFE | sampler (s) | network alone (s) | "
              "overhead |", "|---|---|---|---|---|---|---|"]
@@ -180,7 +180,7 @@ def run(args) -> Path:
     lines_nfe = nfe_to_target(args, datasets, ladder, rows)
     lines_ov, gen_times = emitted_overhead(args, rows)
     lines_k = _run_script("kernel_speed.py", out / "speed_kernel.md",
-                          ["--repeats", "3" if args.smoke else "30"] + (["--dim", "64"] if args.smoke else []))
+                          ["--repeats", "1" if args.smoke else "30"] + (["--dim", "64"] if args.smoke else []))
     lines_c = _run_script("check_speed.py", out / "speed_check.md", ["--repeats", "1" if args.smoke else "5"])
     wall = time.perf_counter() - t0
     lines = C.header("Speed", [0], wall)
