@@ -250,6 +250,7 @@ class Trained:
     t_max: float = float("nan")
     why: str = ""
     notes: list = field(default_factory=list)
+    cached: bool = False
 
     # ---- the denoiser / velocity the sampler integrates
     def denoiser(self):
@@ -433,6 +434,7 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
             tr.backbone.load_state_dict(state["backbone"])
             tr.train_s = float(state["train_s"])
             tr.notes = list(state.get("notes", []))
+            tr.cached = True
             return tr
 
     torch.manual_seed(seed)

@@ -111,6 +111,8 @@ def run(args) -> Path:
                     continue
                 key = f"{ds.name}/{name}"
                 meta["train_s"].setdefault(key, {})[str(seed)] = tr.train_s
+                if tr.cached and not args.merge:
+                    meta["from_cache"] = meta.get("from_cache", 0) + 1
                 if tr.why:
                     meta["sigma_max"][key] = tr.why
                 if tr.notes:
@@ -216,6 +218,10 @@ def report(rows, meta) -> list[str]:
         "held-out set.",
         "",
     ]
+    if meta.get("from_cache"):
+        lines += [f"{meta['from_cache']} trained models were loaded from the model cache: the wall time above "
+                  "excludes their training; the training-time table gives the times of the runs that trained them.",
+                  ""]
     if meta.get("merged"):
         lines += ["Merged from runs in parallel processes (the wall time above is their sum):", ""]
         lines += [f"- `{m['command']}`: {float(m['wall_s'] or 0) / 60:.1f} min" for m in meta["merged"]] + [""]
