@@ -172,8 +172,9 @@ def pdec_kernel(spec: ModelSpec):
     """The runtime kernel of a pdec model, or Unavailable with the compiler's reason."""
     c = compile_pde(spec.expr, params=dict(spec.params), augment_dim=spec.augment_dim)
     if c.kernel is None or c.kernel.law is None:
-        raise Unavailable(f"verdict {c.verdict!r}; the compiler gives no law of S_t to sample "
-                          f"(the kernel is not a Gaussian scale mixture), so pdec has no sampler for it yet")
+        raise Unavailable(f"verdict {c.verdict!r}; compiled without a dimension, the kernel is not a Gaussian "
+                          "scale mixture and has no law of S_t. pdec's tabulated radial laws (N <= 8, valid from a "
+                          "t_min on, with a sigma cap and floor) are not wired into the benchmark yet")
     return c.kernel.runtime
 
 
