@@ -79,6 +79,18 @@ def _pointwise(fn64, a, t):
     dev = _device_of(t, a)
     return fn64(_f64(a, dev), _f64(t, dev)).to(_dtype_of(a, t))
 
+
+def _take_accepted(out, pending, acc, cand):
+    """One rejection round over rows of proposals: each row's first accepted candidate goes to its slot
+    of ``out`` (the rows still ``pending``; every row in the first round, when ``pending`` is None).
+    Returns (out, the indices still pending)."""
+    got = acc.any(dim=1)
+    val = cand.gather(1, acc.to(torch.uint8).argmax(dim=1, keepdim=True)).squeeze(1)
+    if pending is None:
+        return val, torch.nonzero(~got).squeeze(1)
+    out[pending[got]] = val[got]
+    return out, pending[~got]
+
 def _uniform(shape, generator, device):
     """U(0, 1) in float64, never exactly 0 or 1."""
     u = torch.rand(shape, generator=generator, dtype=_F64, device=device)
@@ -193,14 +205,7 @@ def _log_standard_gamma(k: float, n: int, generator, device, oversample: int = 4
         logv = torch.where(ok, cx, torch.zeros_like(cx)).log1p_().mul_(3.0)  # cx <= -1 is rejected (ok)
         # d - d v + d log v = -d (expm1(log v) - log v), accurate for large d
         acc = ok & (u.log_() < 0.5 * x * x - d * (torch.expm1(logv) - logv))
-        got = acc.any(dim=1)
-        val = logv.gather(1, acc.to(torch.uint8).argmax(dim=1, keepdim=True)).squeeze(1)
-        if pending is None:
-            out = val
-            pending = torch.nonzero(~got).squeeze(1)
-        else:
-            out[pending[got]] = val[got]
-            pending = pending[~got]
+        out, pending = _take_accepted(out, pending, acc, logv)
         if pending.numel() == 0:
             break
     out = out + math.log(d)
@@ -392,15 +397,7 @@ class _LogGIG:
             vc = torch.minimum(torch.maximum(v, lo), hi)
             hv, _ = self.hW(vc, sel(self.Zmq).unsqueeze(-1), sel(self.q).unsqueeze(-1), with_W=False)
             acc = inside & (2.0 * torch.log(u) <= hv)
-            got = acc.any(dim=1)
-            first = acc.to(torch.uint8).argmax(dim=1, keepdim=True)
-            val = vc.gather(1, first).squeeze(1)
-            if pending is None:
-                out = val
-                pending = torch.nonzero(~got).squeeze(1)
-            else:
-                out[pending[got]] = val[got]
-                pending = pending[~got]
+            out, pending = _take_accepted(out, pending, acc, vc)
             if pending.numel() == 0:
                 return out
 
