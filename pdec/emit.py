@@ -33,8 +33,19 @@ from .config import Config, load_config
 from .errors import ConfigError, NotGenerativeError, PdecError
 
 ROOT = Path(__file__).resolve().parent
-TEMPLATE_DIR = ROOT.parent / "templates"
 RUNTIME_DIR = ROOT / "runtime"
+
+
+def _template_dir() -> Path:
+    """pdec/templates/ in an installed wheel (setup.py ships the repository's templates/ there), else the
+    checkout's top-level templates/ (a source tree or an editable install)."""
+    for d in (ROOT / "templates", ROOT.parent / "templates"):
+        if (d / "train.py.j2").is_file():
+            return d
+    return ROOT / "templates"
+
+
+TEMPLATE_DIR = _template_dir()
 
 
 def runtime_files() -> list[str]:
@@ -46,6 +57,10 @@ MARKER = "generated_by"
 
 class OutputExistsError(PdecError):
     """The output folder exists and is not empty (use --force to replace a generated package)."""
+
+
+class IncompletePackageError(PdecError):
+    """render() produced a package with a file missing or empty (templates not found or not shipped)."""
 
 
 @dataclass(frozen=True)
@@ -424,10 +439,35 @@ def render(p: Plan) -> dict[str, bytes]:
     files["config.json"] = (json.dumps(_config_json(p), indent=2, sort_keys=True) + "\n").encode("utf-8")
     for name, blob in p.extra_files:
         files[name] = blob
+    check_complete(files, expected_files(p))
     for name, blob in files.items():
         if name.endswith(".py"):
             compile(blob, name, "exec")  # a template bug must never reach the user's disk
     return dict(sorted(files.items()))
+
+
+#: the files every package has, whatever the templates folder holds (a floor for check_complete)
+CORE_FILES = ("README.md", "config.json", "data.py", "kernel.py", "model.py", "sample.py", "sampler.py", "train.py",
+              "tests/test_package.py", "runtime/kernel.py", "runtime/laws.py", "runtime/precond.py",
+              "runtime/sampler.py")
+
+
+def expected_files(p: Plan) -> tuple[str, ...]:
+    """The package's file set: CORE_FILES, every template, every runtime file, the plan's extra files."""
+    names = {*CORE_FILES, *(n[: -len(".j2")] for n in template_names()), *(f"runtime/{n}" for n in runtime_files()),
+             *(name for name, _ in p.extra_files)}
+    return tuple(sorted(names))
+
+
+def check_complete(files: dict[str, bytes], expected) -> None:
+    """Every expected file is present and non-empty (runtime/__init__.py may be empty); else IncompletePackageError."""
+    missing = [n for n in expected if n not in files]
+    empty = [n for n in expected if n in files and not files[n] and not n.endswith("__init__.py")]
+    if missing or empty:
+        what = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"empty {', '.join(empty)}" if empty else "") if part)
+        raise IncompletePackageError(f"the emitted package is incomplete ({what}); pdec's templates were looked for "
+                                     f"in {TEMPLATE_DIR}: reinstall pdec (pip install .) so that they ship with it")
 
 
 # ----------------------------------------------------------------------------------------------

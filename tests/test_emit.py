@@ -286,3 +286,48 @@ def test_long_law_sources_are_laid_out_exactly():
                 "Deterministic.__class__(a=1.0)", "Deterministic(a=1.0) + 1", "Deterministic(**{'a': 1.0})"):
         with pytest.raises(NotGenerativeError):
             emit._check_law_source(bad)
+
+
+def test_render_refuses_an_incomplete_package(diffusion_plan, tmp_path, monkeypatch):
+    """No templates found (a broken install) or a template that renders to nothing: a typed error, no files."""
+    import shutil
+
+    complete = emit.render(diffusion_plan)
+    assert set(emit.expected_files(diffusion_plan)) == set(complete)
+    blank = tmp_path / "blank"
+    shutil.copytree(emit.TEMPLATE_DIR, blank)
+    (blank / "README.md.j2").write_text("")  # a template that renders to nothing
+    assert all(blob for name, blob in complete.items() if not name.endswith("__init__.py"))
+    empty = tmp_path / "no-templates"
+    empty.mkdir()
+    monkeypatch.setattr(emit, "TEMPLATE_DIR", empty)
+    with pytest.raises(emit.IncompletePackageError, match="missing .*train.py") as e:
+        emit.render(diffusion_plan)
+    assert isinstance(e.value, PdecError) and "\n" not in str(e.value)
+    monkeypatch.setattr(emit, "TEMPLATE_DIR", blank)
+    with pytest.raises(emit.IncompletePackageError, match="empty README.md"):
+        emit.render(diffusion_plan)
+
+
+def test_the_wheel_ships_every_template_and_runtime_file(tmp_path):
+    """A plain (non-editable) build: the wheel holds pdec/templates/<every template> and pdec/runtime/*.py."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "pdec", src / "pdec", ignore=ignore)
+    shutil.copytree(ROOT / "templates", src / "templates", ignore=ignore)
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
+                          "-w", str(tmp_path / "dist")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (wheel,) = (tmp_path / "dist").glob("pdec-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for t in emit.template_names():
+        assert f"pdec/templates/{t}" in names, t
+    for r in emit.runtime_files():
+        assert f"pdec/runtime/{r}" in names, r
+    assert not any(n.startswith("templates/") for n in names)  # inside the package, not a top-level folder
