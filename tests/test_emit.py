@@ -19,8 +19,8 @@ from pdec.errors import NotGenerativeError, PdecError
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFFUSION = 'pde: "phi_t - lap(phi)"\ndata: {name: moons}\nmodel: {kind: mlp, width: 32, depth: 2}\n'
-ALLOWED_IMPORTS = {"torch", "numpy", "tqdm", "matplotlib", "runtime", "data", "kernel", "model", "sampler", "train",
-                   "sample", "__future__", "argparse", "copy", "json", "math", "os", "sys", "time", "pathlib"}
+ALLOWED_IMPORTS = {"torch", "numpy", "tqdm", "matplotlib", "__future__", "argparse", "copy", "dataclasses", "json",
+                   "math", "os", "subprocess", "sys", "time", "pathlib", "importlib"}
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +33,24 @@ def test_render_is_deterministic_and_compiles(diffusion_plan):
     b = emit.render(emit.plan(parse_config(DIFFUSION)))
     assert a == b
     names = set(a)
-    for f in ("kernel.py", "sampler.py", "model.py", "train.py", "sample.py", "data.py", "README.md", "config.json",
-              "conftest.py", "tests/test_package.py", "runtime/laws.py", "runtime/kernel.py", "runtime/sampler.py",
-              "runtime/precond.py", "runtime/data.py"):
+    pkg = diffusion_plan.name
+    assert pkg == "model"  # no name:, no config file, no output folder
+    for f in ("README.md", "config.json", "train.py", "sample.py", "pytest.ini"):
         assert f in names
-    for name in ("laws.py", "kernel.py", "sampler.py", "precond.py", "data.py", "__init__.py"):
-        assert a[f"runtime/{name}"] == (ROOT / "pdec" / "runtime" / name).read_bytes()  # verbatim
+    for f in ("__init__.py", "kernel.py", "sampler.py", "model.py", "train.py", "sample.py", "data.py",
+              "tests/__init__.py", "tests/test_package.py", "runtime/laws.py", "runtime/kernel.py",
+              "runtime/sampler.py", "runtime/precond.py", "runtime/data.py", "runtime/model.py", "runtime/train.py",
+              "runtime/sample.py"):
+        assert f"{pkg}/{f}" in names
+    assert not any(n.startswith(("runtime/", "tests/")) or n in ("conftest.py", "kernel.py") for n in names)
+    for name in ("laws.py", "kernel.py", "sampler.py", "precond.py", "data.py", "model.py", "train.py", "sample.py",
+                 "__init__.py"):
+        assert a[f"{pkg}/runtime/{name}"] == (ROOT / "pdec" / "runtime" / name).read_bytes()  # verbatim
 
 
 def test_emitted_code_imports_only_torch_numpy_tqdm(diffusion_plan):
+    """Absolute imports: torch, numpy, tqdm and the standard library; the package's own modules only by relative
+    imports (a real package: nothing named data, kernel, model at the top level); sys.path is never edited."""
     for name, blob in emit.render(diffusion_plan).items():
         if not name.endswith(".py"):
             continue
@@ -51,20 +60,24 @@ def test_emitted_code_imports_only_torch_numpy_tqdm(diffusion_plan):
                 mods = [a.name.split(".")[0] for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 mods = [] if node.level else [node.module.split(".")[0]]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                assert not (node.value.attr == "path" and isinstance(node.value.value, ast.Name)
+                            and node.value.value.id == "sys"), (name, "edits sys.path")
+                continue
             else:
                 continue
             for m in mods:
-                assert m != "pdec" and m in ALLOWED_IMPORTS | {"importlib", "pytest", "math", "copy"}, (name, m)
+                assert m != "pdec" and m in ALLOWED_IMPORTS, (name, m)
 
 
 def test_baked_numbers_are_full_precision():
     cfg = parse_config('pde: "phi_tt + lap(phi) - m**2*phi"\nparams: {m: 0.1234567890123456}\n'
                        "train: {lr: 0.00012345678901234567}\nsample: {sigma_max: 3.3333333333333335}")
     files = emit.render(emit.plan(cfg))
-    kernel = files["kernel.py"].decode()
+    kernel = files["model/kernel.py"].decode()
     assert "m=0.1234567890123456" in kernel and "PARAMS = {'m': 0.1234567890123456}" in kernel
-    assert f"LR = {0.00012345678901234567!r}" in files["train.py"].decode()
-    assert "SIGMA_MAX = 3.3333333333333335" in files["sampler.py"].decode()
+    assert f"LR = {0.00012345678901234567!r}" in files["model/train.py"].decode()
+    assert "SIGMA_MAX = 3.3333333333333335" in files["model/sampler.py"].decode()
 
 
 def test_hostile_pde_text_never_reaches_the_output(tmp_path):
@@ -111,7 +124,7 @@ def test_dissipative_wave_is_accepted_with_its_regime_and_an_approximate_table(t
     assert g.plan.verdict == "conditional" and g.plan.law_table
     assert any("regime" in w and "eps" in w.lower() or "damping" in w for w in g.plan.warnings)
     assert any("approximate" in w for w in g.plan.warnings)
-    assert (tmp_path / "out" / "law_table.json").exists()
+    assert (tmp_path / "out" / g.plan.name / "law_table.json").exists()
     assert g.plan.sigma_min > 0.002  # sampling stops where the table's clipped mass is below tolerance
 
 
@@ -155,7 +168,7 @@ def test_write_tree_refuses_overwrites_and_is_atomic(tmp_path, diffusion_plan, m
         emit.write_tree(files, out)
     (out / "marker.txt").write_text("old")
     emit.write_tree(files, out, force=True)
-    assert not (out / "marker.txt").exists() and (out / "kernel.py").read_bytes() == files["kernel.py"]
+    assert not (out / "marker.txt").exists() and (out / "model/kernel.py").read_bytes() == files["model/kernel.py"]
     # --force never replaces a folder pdec did not generate
     other = tmp_path / "mine"
     other.mkdir()
@@ -179,7 +192,7 @@ def test_write_tree_refuses_overwrites_and_is_atomic(tmp_path, diffusion_plan, m
     with pytest.raises(OSError, match="disk full"):
         emit.write_tree(files, tmp_path / "fresh")
     monkeypatch.undo()
-    assert (out / "kernel.py").read_bytes() == files["kernel.py"]
+    assert (out / "model/kernel.py").read_bytes() == files["model/kernel.py"]
     assert not (tmp_path / "fresh").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "pkg"]
 
@@ -267,8 +280,8 @@ def test_conditional_kernel_with_t_max_bound_is_capped(monkeypatch):
     assert p.sigma_max == pytest.approx(0.999, rel=1e-5) and "capped" in p.sigma_max_why
     assert any("regime" in w and "small k0" in w for w in p.warnings)
     assert any("t < 0.5" in w for w in p.warnings)
-    files = emit.render(p)
-    assert "SIGMA_CAP = 1.0" in files["kernel.py"].decode() and "T_MAX_BOUND = 0.5" in files["kernel.py"].decode()
+    kernel = emit.render(p)["model/kernel.py"].decode()
+    assert "SIGMA_CAP = 1.0" in kernel and "T_MAX_BOUND = 0.5" in kernel
     with pytest.raises(PdecError, match="sample.sigma_max: must be below"):
         emit.plan(parse_config(DIFFUSION + "sample: {sigma_max: 2}"))
 
@@ -296,16 +309,16 @@ def test_render_refuses_an_incomplete_package(diffusion_plan, tmp_path, monkeypa
     assert set(emit.expected_files(diffusion_plan)) == set(complete)
     blank = tmp_path / "blank"
     shutil.copytree(emit.TEMPLATE_DIR, blank)
-    (blank / "README.md.j2").write_text("")  # a template that renders to nothing
+    (blank / "package" / "model.py.j2").write_text("\n")  # a template that renders to nothing
     assert all(blob for name, blob in complete.items() if not name.endswith("__init__.py"))
     empty = tmp_path / "no-templates"
     empty.mkdir()
     monkeypatch.setattr(emit, "TEMPLATE_DIR", empty)
-    with pytest.raises(emit.IncompletePackageError, match="missing .*train.py") as e:
+    with pytest.raises(emit.IncompletePackageError, match="missing .*model/train.py") as e:
         emit.render(diffusion_plan)
     assert isinstance(e.value, PdecError) and "\n" not in str(e.value)
     monkeypatch.setattr(emit, "TEMPLATE_DIR", blank)
-    with pytest.raises(emit.IncompletePackageError, match="empty README.md"):
+    with pytest.raises(emit.IncompletePackageError, match="empty model/model.py"):
         emit.render(diffusion_plan)
 
 
