@@ -3,7 +3,7 @@
 Keys (a contract; DESIGN.md section 7 and issue 4)::
 
     pde: "phi_tt + 2*eps*phi_t - lap(phi)"     # pdec's input language
-    name: wave                                 # optional: the emitted package's name (an identifier)
+    name: damped_wave                          # optional: the emitted package's name (an identifier)
     params: {eps: 4.0}                         # positive reals, named by identifiers
     augment_dim: 128                           # optional: PFGM++'s D (a positive integer)
     data: {name: moons}                        # moons, circles, 8gaussians, checkerboard, swissroll, digits
@@ -72,6 +72,7 @@ class Field:
     choices: tuple = ()
     doc: str = ""
     only: tuple[str, ...] = ()  # model kinds this key belongs to (empty: every kind)
+    default_doc: str = ""  # the default in words, where it is not a value
 
     @property
     def path(self) -> str:
@@ -98,12 +99,13 @@ class Field:
 #: the schema, declared once: the reader, its error messages, the dataclasses' defaults, config.json,
 #: the emitter's template values and the README's table (schema_markdown) all come from this table
 SCHEMA: tuple[Field, ...] = (
-    Field("", "pde", "text", None, hi=MAX_PDE, doc="the PDE in pdec's input language (required)"),
-    Field("", "name", "ident", None,
-          doc="the emitted Python package's name (default: the config file's name, else the output folder's)"),
+    Field("", "pde", "text", None, hi=MAX_PDE, doc="the PDE in pdec's input language", default_doc="required"),
+    Field("", "name", "ident", None, doc="the emitted Python package's name",
+          default_doc="the config file's name, else the output folder's"),
     Field("", "params", "params", (), lo=0.0, hi=1e12, lo_open=True, doc="the values of the PDE's parameters"),
     Field("", "augment_dim", "int", None, lo=1, hi=10**7, doc="PFGM++'s D, the augmented dimensions (optional)"),
-    Field("data", "name", "choice", "moons", choices=BUILTIN_SETS, doc="a built-in data set (or data.path)"),
+    Field("data", "name", "choice", "moons", choices=BUILTIN_SETS, doc="a built-in data set (or data.path)",
+          default_doc="`moons` (when there is no data section)"),
     Field("data", "path", "path", None, doc="an .npy file, relative to the config file (or data.name)"),
     Field("model", "kind", "choice", "mlp", choices=MODEL_KINDS, doc="the backbone: an MLP, or a small U-Net "
           "for image-shaped data"),
@@ -118,7 +120,7 @@ SCHEMA: tuple[Field, ...] = (
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
     Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (heun: NFE = 2 steps - 1)"),
     Field("sample", "sigma_max", "float_or_auto", None, lo=0.002, hi=1e6, lo_open=True,
-          doc="the prior's sigma (auto: the data-and-kernel rule)"),
+          doc="the prior's sigma (auto: the data-and-kernel rule)", default_doc="auto"),
     Field("sample", "prior_tol", "float", 0.01, lo=0.0, hi=0.5, lo_open=True,
           doc="the sigma_max rule's tolerance on the prior's scale error"),
 )
@@ -142,8 +144,7 @@ def _defaults(section: str) -> dict:
 def schema_markdown() -> str:
     """The schema as a Markdown table (README.md's config section holds exactly this text)."""
     def default(f: Field) -> str:
-        d = f.default
-        return "" if d is None or d == () else f"`{d}`"
+        return f.default_doc or ("none" if f.default in (None, ()) else f"`{f.default}`")
 
     rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     rows += [f"| `{f.path}` | {default(f)} | {f.allowed()} | {f.doc} |" for f in SCHEMA]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import keyword
 import math
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from pdec import emit
 from pdec.cli import main as cli
-from pdec.config import parse_config
+from pdec.config import RESERVED_NAMES, parse_config
 from pdec.errors import NotGenerativeError, PdecError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,3 +345,43 @@ def test_the_wheel_ships_every_template_and_runtime_file(tmp_path):
     for r in emit.runtime_files():
         assert f"pdec/runtime/{r}" in names, r
     assert not any(n.startswith("templates/") for n in names)  # inside the package, not a top-level folder
+
+
+def test_package_names_are_identifiers_that_shadow_nothing():
+    cfg = parse_config(DIFFUSION)
+    assert emit.package_name(cfg, "examples/yukawa.yaml", "out/x") == "yukawa"  # the config file first
+    assert emit.package_name(cfg, "<config>", "out/My-Model 2") == "my_model_2"  # then the output folder
+    assert emit.package_name(cfg, "<config>", "out/2d") == "m_2d"
+    assert emit.package_name(cfg, "<config>", "out/json") == "json_model"  # would shadow the standard library
+    assert emit.package_name(cfg, "<config>", "out/torch") == "torch_model"
+    assert emit.package_name(cfg, "<config>", "out/---") == "___"
+    assert emit.package_name(cfg) == "model"
+    named = parse_config(DIFFUSION + "name: moons_heat\n")
+    assert emit.package_name(named, "examples/yukawa.yaml", "out/x") == "moons_heat"
+    for name in ("json", "my-model", "2d", "class", "sys", "x" * 40):
+        derived = emit.package_name(cfg, "<config>", f"out/{name}")
+        assert derived.isidentifier() and not keyword.iskeyword(derived) and len(derived) <= 32, derived
+        assert derived not in RESERVED_NAMES and parse_config(f"pde: x\nname: {derived}").name == derived
+
+
+def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
+    """Each model/train/sample key of config.SCHEMA reaches the package as a constant of its value."""
+    import dataclasses
+
+    from pdec.config import SCHEMA
+
+    cfg = diffusion_plan.config
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1234, batch=77, lr=0.0042, ema=0.98,
+                                                             seed=5),
+                              sample=dataclasses.replace(cfg.sample, steps=9, solver="euler", prior_tol=0.03))
+    files = emit.render(dataclasses.replace(diffusion_plan, config=cfg))
+    text = "\n".join(blob.decode() for name, blob in files.items() if name.startswith("model/") and
+                     name.endswith(".py") and "/runtime/" not in name)
+    constants = {"steps": {"train": "STEPS", "sample": "STEPS"}, "batch": "BATCH", "lr": "LR", "ema": "EMA",
+                 "seed": "SEED", "solver": "SOLVER", "prior_tol": "PRIOR_TOL", "kind": "KIND", "width": "WIDTH",
+                 "depth": "DEPTH", "channels": "CHANNELS"}
+    for f in SCHEMA:
+        if f.section in ("model", "train", "sample") and f.key != "sigma_max":
+            c = constants[f.key]
+            c = c[f.section] if isinstance(c, dict) else c
+            assert f"{c} = {cfg.value(f)!r}" in text, f.path

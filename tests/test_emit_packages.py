@@ -91,7 +91,7 @@ def test_example_end_to_end(name, tmp_path):
         with pytest.raises(NotGenerativeError):
             emit.generate(cfg, tmp_path / "pkg")
         return
-    g = emit.generate(cfg, tmp_path / "pkg")
+    g = emit.generate(ROOT / "examples" / f"{name}.yaml", tmp_path / "pkg")  # the package is named after the file
     shape = g.plan.shape
     steps = QUALITY.get(name, 200)
     batch = 64 if name == "digits" else 256
