@@ -7,7 +7,19 @@ Three steps, each a function:
 - :func:`render`: the package's files as {relative path: bytes}; Jinja2 with StrictUndefined renders
   templates/*.j2 (layout only: every value arrives pre-formatted, numbers as repr(float), strings as
   repr(str), names checked as identifiers), and pdec/runtime/*.py are copied verbatim. Deterministic:
-  the same plan gives the same bytes.
+  the same plan gives the same bytes; complete: every expected file is there and not empty
+  (:func:`check_complete`, else :class:`IncompletePackageError`).
+
+The layout (NAME: :func:`package_name`)::
+
+    <out>/train.py, sample.py          entry files: load the package NAME by its path, run NAME.train / .sample
+    <out>/README.md, config.json, pytest.ini, ruff.toml
+    <out>/NAME/__init__.py, kernel.py, data.py, model.py, sampler.py, train.py, sample.py   (templates/package/)
+    <out>/NAME/runtime/*.py            pdec/runtime/*.py, verbatim
+    <out>/NAME/tests/                  the package's own tests
+    <out>/NAME/law_table.json, digits.npy   data shipped with some packages
+
+The templates ship inside the wheel as pdec/templates/ (setup.py maps the repository's templates/ there).
 - :func:`write_tree`: writes the files to a temporary sibling folder and renames it into place, so a
   failure leaves nothing half-written; an existing non-empty folder is replaced only with ``force``
   and only if it is a package pdec generated (its config.json says so).
