@@ -149,7 +149,7 @@ def test_user_npy_images_with_unet(tmp_path):
     np.save(tmp_path / "cfg" / "blobs.npy", x)
     (tmp_path / "cfg" / "c.yaml").write_text('pde: "phi_tt + lap(phi)"\naugment_dim: 16\ndata: {path: blobs.npy}\n'
                                               "model: {kind: unet, channels: 8}\n")
-    g = emit.generate(load_config(tmp_path / "cfg" / "c.yaml"), tmp_path / "pkg")
+    g = emit.generate(tmp_path / "cfg" / "c.yaml", tmp_path / "pkg")
     assert g.plan.shape == (1, 4, 4)
     assert g.plan.name == "c"  # from the config file's name
     assert repr(str((tmp_path / "cfg" / "blobs.npy").resolve())) in (g.out / "c" / "data.py").read_text()
@@ -181,10 +181,10 @@ def test_tabulated_radial_law_package(tmp_path, monkeypatch):
     cfg = parse_config('pde: "phi_t - lap(phi)"\nmodel: {kind: mlp, width: 64, depth: 2}')
     g = emit.generate(cfg, tmp_path / "pkg")
     p = g.plan
-    assert p.law_table and (g.out / "model" / "law_table.json").exists()
+    assert p.law_table and (g.out / p.name / "law_table.json").exists()
     assert p.sigma_floor == pytest.approx(np.sqrt(0.02), rel=1e-3) and p.sigma_min == p.sigma_floor
     assert p.sigma_cap == pytest.approx(np.sqrt(80.0), rel=1e-3) and p.sigma_max < p.sigma_cap
-    assert "Tabulated.from_dict" in (g.out / "model" / "kernel.py").read_text()
+    assert "Tabulated.from_dict" in (g.out / p.name / "kernel.py").read_text()
     ruff = Path(sys.executable).parent / "ruff"
     res = subprocess.run([str(ruff), "check", "--no-cache", str(g.out)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout
