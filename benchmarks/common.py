@@ -1,17 +1,18 @@
 """Shared code of the benchmarks: data, models (pdec-compiled and the peers), training, sampling, scoring.
 
-One protocol for every model (BENCHMARKS.md, issue 5): the same backbone (an MLP with 4 hidden
-layers of 256 SiLU units, the conditioning scalar appended to the input), Adam, batch, steps, EMA,
-seed, and the same mini-batches (drawn from their own generator, so every model sees the same data
-in the same order). Data are normalised as the emitted packages do (per-coordinate mean removed,
+One protocol for every model (BENCHMARKS.md, issue 5): the same backbone (pdec.runtime.model.MLP,
+4 hidden layers of 256 SiLU units, the conditioning scalar appended to the input), Adam, batch, steps,
+EMA, seed, and the same mini-batches, through the same loop as the emitted packages
+(pdec.runtime.train.fit: one generator reseeded per step, the batch drawn first, so every model sees
+the same data in the same order). Data are normalised as the emitted packages do (per-coordinate mean removed,
 RMS sigma_data = 0.5); metrics are computed in the data's own units.
 
 Models:
 - pdec: ``compile_pde(expr, params, augment_dim).kernel.runtime`` gives the kernel; training is the
-  emitted package's: ln sigma ~ N(-1.2, 1.2^2), t = sigma^{-1}(sigma), (x, u) = perturb(y, t),
-  target y_eff = x - u / a(t), EDM's weighted loss through pdec's Precond; sampling is
-  pdec.runtime.sampler (prior at t_max, EDM's rho = 7 grid in sigma, Euler or Heun), with
-  sigma_max from pdec's data-and-kernel rule (choose_sigma_max).
+  emitted package's (pdec.runtime.train.kernel_loss): ln sigma ~ N(-1.2, 1.2^2), t = sigma^{-1}(sigma),
+  (x, u) = perturb(y, t), target y_eff = x - u / a(t), EDM's weighted loss through pdec's Precond;
+  sampling is pdec.runtime.sample.Sampler (prior at t_max, EDM's rho = 7 grid in sigma, Euler or
+  Heun), with sigma_max from pdec's data-and-kernel rule (choose_sigma_max).
 - EDM peer (``diffusers``): the same loss written with diffusers' EDMEulerScheduler preconditioning
   (precondition_inputs / precondition_noise / precondition_outputs), sigma grid from its
   set_timesteps; Euler through scheduler.step; Heun (EDM's Algorithm 1) on the scheduler's sigmas and
@@ -27,7 +28,6 @@ calls and checks the count.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import hashlib
 import math
@@ -47,6 +47,9 @@ from pdec import compile_pde
 from pdec.runtime import data as rdata
 from pdec.runtime import precond as rprecond
 from pdec.runtime import sampler as rsampler
+from pdec.runtime import train as rtrain
+from pdec.runtime.model import MLP
+from pdec.runtime.sample import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -178,32 +181,6 @@ def pdec_kernel(spec: ModelSpec):
     return c.kernel.runtime
 
 
-def noise_features(c: torch.Tensor, n_freq: int = 6) -> torch.Tensor:
-    """[B] -> [B, 1 + 2 n_freq]: c and sin, cos of 2^j c (the emitted model.py's conditioning)."""
-    f = c[:, None] * (2.0 ** torch.arange(n_freq, device=c.device, dtype=c.dtype))
-    return torch.cat([c[:, None], torch.sin(f), torch.cos(f)], 1)
-
-
-class MLP(nn.Module):
-    """Backbone F(x, c) of every model, the emitted package's MLP: 4 x 256 SiLU on [x, features of c].
-
-    c is the conditioning scalar [B]: EDM's c_noise = ln(sigma)/4 for pdec and EDM, t for flow matching.
-    """
-
-    def __init__(self, dim: int, width: int = 256, depth: int = 4):
-        super().__init__()
-        layers, d = [], dim + 13
-        for _ in range(depth):
-            layers += [nn.Linear(d, width), nn.SiLU()]
-            d = width
-        layers.append(nn.Linear(d, dim))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        c = c.reshape(-1).to(x.dtype).expand(x.shape[0])
-        return self.net(torch.cat([x, noise_features(c)], 1))
-
-
 class _SigmaInvTable:
     """t = sigma^{-1}(sigma) by linear interpolation of ln t against ln sigma on a dense grid.
 
@@ -272,8 +249,7 @@ class Trained:
         counter = _Counting(self.backbone, out_noise, g)
         if self.spec.family == "pdec":
             net = rprecond.Precond(counter, self.data.dim, rdata.SIGMA_DATA).eval()
-            x = rsampler.prior(self.kernel, n, (self.data.dim,), self.t_max, generator=g)
-            x = rsampler.solve(net, x, rsampler.edm_sigmas(steps, sigma_max=self.sigma_max), solver)
+            x = Sampler(self.kernel, (self.data.dim,), self.sigma_max).sample(net, n, steps, solver, generator=g)
         elif self.spec.name == "edm":
             x = _edm_sample(counter, self.sigma_max, n, self.data.dim, steps, solver, g)
         else:
@@ -438,30 +414,19 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
             tr.cached = True
             return tr
 
-    torch.manual_seed(seed)
-    net = MLP(ds.dim)  # same initial weights for every model of a seed
-    ema = copy.deepcopy(net).requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    g = torch.Generator()
-    loss_fn = _loss_fn(spec, tr, net)
+    state = rtrain.init(lambda: MLP(ds.dim), cfg.lr, seed)  # same initial weights for every model of a seed
+    model, loss_fn = _loss_fn(spec, tr, state.net)
+
+    def on_step(st: rtrain.State, checked: bool):
+        if log is not None and st.step % max(1, cfg.steps // 4) == 0:
+            log(f"    {spec.name} step {st.step}/{cfg.steps} loss {st.loss:.4f}")
+
     t0 = time.perf_counter()
-    for step in range(cfg.steps):
-        # as the emitted train.py: one generator reseeded per step, the batch drawn first
-        # (so every model sees the same mini-batches), then the noise
-        g.manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
-        y = ds.train[torch.randint(0, ds.train.shape[0], (cfg.batch,), generator=g)]
-        loss = loss_fn(y, g)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{spec.name}: non-finite loss at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        decay = min(cfg.ema, (1.0 + step) / (10.0 + step))  # the emitted train.py's EMA warm-up
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(p, 1.0 - decay)
-        if log is not None and (step + 1) % max(1, cfg.steps // 4) == 0:
-            log(f"    {spec.name} step {step + 1}/{cfg.steps} loss {float(loss):.4f}")
+    try:  # the emitted train.py's loop: batches, noise, Adam and the EMA warm-up
+        rtrain.fit(state, loss_fn, ds.train, cfg.steps, cfg.batch, seed, cfg.ema, model=model, on_step=on_step)
+    except rtrain.TrainingDiverged as e:
+        raise FloatingPointError(f"{spec.name}: {e}") from None
+    ema = state.ema
     tr.train_s = time.perf_counter() - t0
     tr.backbone = ema.eval()
     if path is not None:
@@ -484,33 +449,25 @@ def _import_peer(spec: ModelSpec):
 
 
 def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP):
+    """(the module the loss calls, loss(module, y, g, cond=None)) of a model, for pdec.runtime.train.fit."""
     if spec.family == "pdec":
         kernel = tr.kernel
-        precond = rprecond.Precond(net, tr.data.dim, rdata.SIGMA_DATA)
-        sigma_inv = kernel.sigma_inv
+        sigma_inv = None
         if not kernel.self_similar:
             table = _SigmaInvTable(kernel)
             if table.max_rel_err < 1e-6:
                 sigma_inv = table
                 tr.notes.append(f"t = sigma^-1(sigma) tabulated (max rel. error {table.max_rel_err:.1e})")
-
-        def loss(y, g):
-            sigma = rprecond.sample_train_sigma(y.shape[0], g)
-            t = sigma_inv(sigma)
-            x, u = kernel.perturb(y, t, generator=g)
-            target = kernel.denoiser_target(x, u, t)
-            return rprecond.edm_loss(precond, x, sigma, target)
-
-        return loss
+        return rprecond.Precond(net, tr.data.dim, rdata.SIGMA_DATA), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv)
     if spec.name == "edm":
         sched = _edm_scheduler(tr.sigma_max)
-        return lambda y, g: _edm_loss(net, y, g, sched)
+        return net, lambda m, y, g, cond=None: _edm_loss(m, y, g, sched)
     if spec.name == "flow_matching":
         from flow_matching.path import AffineProbPath
         from flow_matching.path.scheduler import CondOTScheduler
 
         path = AffineProbPath(scheduler=CondOTScheduler())
-        return lambda y, g: _fm_loss(net, y, g, path)
+        return net, lambda m, y, g, cond=None: _fm_loss(m, y, g, path)
     raise ValueError(spec.name)
 
 

@@ -3,6 +3,7 @@
 Keys (a contract; DESIGN.md section 7 and issue 4)::
 
     pde: "phi_tt + 2*eps*phi_t - lap(phi)"     # pdec's input language
+    name: damped_wave                          # optional: the emitted package's name (an identifier)
     params: {eps: 4.0}                         # positive reals, named by identifiers
     augment_dim: 128                           # optional: PFGM++'s D (a positive integer)
     data: {name: moons}                        # moons, circles, 8gaussians, checkerboard, swissroll, digits
@@ -11,6 +12,8 @@ Keys (a contract; DESIGN.md section 7 and issue 4)::
     train: {steps: 4000, batch: 256, lr: 1e-3, ema: 0.999, seed: 0}
     sample: {steps: 18, solver: heun}          # heun or euler; optional sigma_max (a number or auto)
                                                # and prior_tol (the sigma_max rule's tolerance)
+
+Every key, its type, default, bounds and meaning is declared once, in :data:`SCHEMA`.
 
 Safety: the text is bounded (64 KiB) before it is parsed, YAML aliases are counted (at most 8),
 the document is composed with PyYAML's SafeLoader (no Python objects), every key is checked against
@@ -25,6 +28,7 @@ import difflib
 import keyword
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +47,108 @@ FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 MODEL_KINDS = ("mlp", "unet")
 SOLVERS = ("heun", "euler")
+#: package names that would shadow a module the package or its user imports, or its own entry files
+RESERVED_NAMES = frozenset({"torch", "numpy", "tqdm", "pytest", "matplotlib", "pdec", "train", "sample", "tests",
+                            "runtime", "conftest"} | set(getattr(sys, "stdlib_module_names", ())))
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the configuration: where it lives, its type, default, bounds or choices, and what it means.
+
+    Types: text (a string of at most ``hi`` characters), ident (a package name), int, float, choice,
+    params (a mapping of identifiers to numbers in the bounds), path (an .npy file), float_or_auto
+    (a number, or auto / absent: None).
+    """
+
+    section: str  # "" for the top level, else data, model, train, sample
+    key: str
+    type: str
+    default: object = None
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple = ()
+    doc: str = ""
+    only: tuple[str, ...] = ()  # model kinds this key belongs to (empty: every kind)
+    default_doc: str = ""  # the default in words, where it is not a value
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.key}" if self.section else self.key
+
+    def allowed(self) -> str:
+        """The allowed values in words (the docs' column; the reader's messages say the same)."""
+        if self.type == "int":
+            return f"an integer in [{self.lo}, {self.hi}]"
+        if self.type in ("float", "float_or_auto", "params"):
+            lb, rb = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+            rng = f"a number in {lb}{self.lo:g}, {self.hi:g}{rb}"
+            return {"float": rng, "float_or_auto": f"{rng}, or auto",
+                    "params": f"identifier: {rng}"}[self.type]
+        if self.type == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.type == "text":
+            return f"a string of at most {self.hi} characters"
+        if self.type == "ident":
+            return "an identifier (at most 32 characters, not a module it would shadow)"
+        return "an .npy file of shape [n, ...]"
+
+
+#: the schema, declared once: the reader, its error messages, the dataclasses' defaults, config.json,
+#: the emitter's template values and the README's table (schema_markdown) all come from this table
+SCHEMA: tuple[Field, ...] = (
+    Field("", "pde", "text", None, hi=MAX_PDE, doc="the PDE in pdec's input language", default_doc="required"),
+    Field("", "name", "ident", None, doc="the emitted Python package's name",
+          default_doc="the config file's name, else the output folder's"),
+    Field("", "params", "params", (), lo=0.0, hi=1e12, lo_open=True, doc="the values of the PDE's parameters"),
+    Field("", "augment_dim", "int", None, lo=1, hi=10**7, doc="PFGM++'s D, the augmented dimensions (optional)"),
+    Field("data", "name", "choice", "moons", choices=BUILTIN_SETS, doc="a built-in data set (or data.path)",
+          default_doc="`moons` (when there is no data section)"),
+    Field("data", "path", "path", None, doc="an .npy file, relative to the config file (or data.name)"),
+    Field("model", "kind", "choice", "mlp", choices=MODEL_KINDS, doc="the backbone: an MLP, or a small U-Net "
+          "for image-shaped data"),
+    Field("model", "width", "int", 256, lo=1, hi=65536, only=("mlp",), doc="units per hidden layer"),
+    Field("model", "depth", "int", 4, lo=1, hi=64, only=("mlp",), doc="hidden layers"),
+    Field("model", "channels", "int", 64, lo=1, hi=4096, only=("unet",), doc="channels of the first resolution"),
+    Field("train", "steps", "int", 4000, lo=1, hi=10**9, doc="optimiser steps"),
+    Field("train", "batch", "int", 256, lo=1, hi=2**20, doc="global batch"),
+    Field("train", "lr", "float", 1e-3, lo=0.0, hi=1.0, lo_open=True, doc="Adam's learning rate"),
+    Field("train", "ema", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, doc="EMA decay of the weights"),
+    Field("train", "seed", "int", 0, lo=0, hi=2**31 - 1, doc="random seed"),
+    Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
+    Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (heun: NFE = 2 steps - 1)"),
+    Field("sample", "sigma_max", "float_or_auto", None, lo=0.002, hi=1e6, lo_open=True,
+          doc="the prior's sigma (auto: the data-and-kernel rule)", default_doc="auto"),
+    Field("sample", "prior_tol", "float", 0.01, lo=0.0, hi=0.5, lo_open=True,
+          doc="the sigma_max rule's tolerance on the prior's scale error"),
+)
+SECTIONS = ("data", "model", "train", "sample")
+
+
+def fields(section: str) -> tuple[Field, ...]:
+    """The fields of a section ("" for the top level), in the schema's order."""
+    return tuple(f for f in SCHEMA if f.section == section)
+
+
+def field_of(path: str) -> Field:
+    """The field at a dotted path (train.lr)."""
+    return next(f for f in SCHEMA if f.path == path)
+
+
+def _defaults(section: str) -> dict:
+    return {f.key: f.default for f in fields(section)}
+
+
+def schema_markdown() -> str:
+    """The schema as a Markdown table (README.md's config section holds exactly this text)."""
+    def default(f: Field) -> str:
+        return f.default_doc or ("none" if f.default in (None, ()) else f"`{f.default}`")
+
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{f.path}` | {default(f)} | {f.allowed()} | {f.doc} |" for f in SCHEMA]
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True)
@@ -57,29 +163,32 @@ class DataConfig:
 class ModelConfig:
     """The backbone: an MLP (width, depth) or a small U-Net (channels)."""
 
-    kind: str = "mlp"
-    width: int = 256
-    depth: int = 4
-    channels: int = 64
+    kind: str = _defaults("model")["kind"]
+    width: int = _defaults("model")["width"]
+    depth: int = _defaults("model")["depth"]
+    channels: int = _defaults("model")["channels"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 4000
-    batch: int = 256
-    lr: float = 1e-3
-    ema: float = 0.999
-    seed: int = 0
+    steps: int = _defaults("train")["steps"]
+    batch: int = _defaults("train")["batch"]
+    lr: float = _defaults("train")["lr"]
+    ema: float = _defaults("train")["ema"]
+    seed: int = _defaults("train")["seed"]
 
 
 @dataclass(frozen=True)
 class SampleConfig:
     """steps of the sigma grid, the solver, sigma_max (None: the data-and-kernel rule) and its tolerance."""
 
-    steps: int = 18
-    solver: str = "heun"
-    sigma_max: float | None = None
-    prior_tol: float = 0.01
+    steps: int = _defaults("sample")["steps"]
+    solver: str = _defaults("sample")["solver"]
+    sigma_max: float | None = _defaults("sample")["sigma_max"]
+    prior_tol: float = _defaults("sample")["prior_tol"]
+
+
+SECTION_TYPES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sample": SampleConfig}
 
 
 @dataclass(frozen=True)
@@ -91,21 +200,23 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    name: str | None = None
+
+    def value(self, f: Field):
+        """The value of a schema field in this configuration."""
+        return getattr(getattr(self, f.section), f.key) if f.section else getattr(self, f.key)
 
     def to_dict(self) -> dict:
-        """The resolved configuration as plain JSON-able data (the emitted config.json)."""
-        return {
-            "pde": self.pde,
-            "params": dict(self.params),
-            "augment_dim": self.augment_dim,
-            "data": {"name": self.data.name, "path": self.data.path},
-            "model": {"kind": self.model.kind, "width": self.model.width, "depth": self.model.depth,
-                      "channels": self.model.channels},
-            "train": {"steps": self.train.steps, "batch": self.train.batch, "lr": self.train.lr,
-                      "ema": self.train.ema, "seed": self.train.seed},
-            "sample": {"steps": self.sample.steps, "solver": self.sample.solver,
-                       "sigma_max": self.sample.sigma_max, "prior_tol": self.sample.prior_tol},
-        }
+        """The resolved configuration as plain JSON-able data (the emitted config.json), key by key of SCHEMA."""
+        out: dict = {}
+        for f in SCHEMA:
+            v = self.value(f)
+            v = dict(v) if f.type == "params" else v
+            if f.section:
+                out.setdefault(f.section, {})[f.key] = v
+            else:
+                out[f.key] = v
+        return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -239,109 +350,105 @@ def _safe_compose(text: str, source: str):
     return docs[0]
 
 
-TOP_KEYS = ("pde", "params", "augment_dim", "data", "model", "train", "sample")
-DATA_KEYS = ("name", "path")
-MODEL_KEYS = ("kind", "width", "depth", "channels")
-TRAIN_KEYS = ("steps", "batch", "lr", "ema", "seed")
-SAMPLE_KEYS = ("steps", "solver", "sigma_max", "prior_tol")
+def _is_null(node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _identifier(R: _Reader, knode, key: str, name: str, what: str) -> str:
+    shown = name if len(name) <= 40 else name[:40] + "..."
+    if not IDENT.match(name) or keyword.iskeyword(name):
+        raise R.fail(knode, key.format(shown=repr(shown)), f"{what} must be identifiers (a letter or _, then "
+                     "letters, digits, _; at most 32 characters)")
+    return name
+
+
+def _value(R: _Reader, f: Field, node, base_dir):
+    """The checked value of one field from its YAML node (the messages name f.path and f's bounds)."""
+    key = f.path
+    if f.type == "int":
+        return R.integer(node, key, f.lo, f.hi)
+    if f.type == "float":
+        return R.number(node, key, f.lo, f.hi, lo_open=f.lo_open, hi_open=f.hi_open)
+    if f.type == "float_or_auto":
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str" and node.value == "auto":
+            return None
+        return R.number(node, key, f.lo, f.hi, lo_open=f.lo_open, hi_open=f.hi_open)
+    if f.type == "choice":
+        return R.choice(node, key, f.choices)
+    if f.type == "text":
+        value = R.string(node, key, f.hi)
+        if not value.strip():
+            raise R.fail(node, key, "expected a PDE, got an empty string")
+        return value
+    if f.type == "ident":
+        name = _identifier(R, node, key, R.string(node, key, 64), "package names")
+        if name in RESERVED_NAMES:
+            raise R.fail(node, key, f"{name!r} would shadow the module of that name (or an entry file): "
+                         "choose another package name")
+        return name
+    if f.type == "params":
+        if _is_null(node):
+            return ()
+        out = []
+        for name, (knode, vnode) in R.mapping(node, key, None).items():
+            _identifier(R, knode, "params.{shown}", name, "parameter names")
+            out.append((name, R.number(vnode, f"params.{name}", f.lo, f.hi, lo_open=f.lo_open, hi_open=f.hi_open)))
+        return tuple(sorted(out))
+    # path: an existing .npy file, relative paths against the config file's folder
+    raw = R.string(node, key)
+    if not raw.endswith(".npy"):
+        raise R.fail(node, key, f"expected a .npy file, got {_short(raw)}")
+    p = Path(raw)
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    p = p.resolve()
+    if not p.is_file():
+        raise R.fail(node, key, f"no such file: {_short(str(p))}")
+    return str(p)
+
+
+def _section(R: _Reader, top: dict, section: str, base_dir) -> dict:
+    """{key: value} of a section: the schema's defaults, overridden by the keys given (checked)."""
+    values = _defaults(section)
+    if section not in top:
+        return values
+    given = R.mapping(top[section][1], section, tuple(f.key for f in fields(section)))
+    kind_field = next((f for f in fields(section) if f.key == "kind"), None)
+    if kind_field is not None and "kind" in given:
+        values["kind"] = _value(R, kind_field, given["kind"][1], base_dir)
+    for f in fields(section):
+        if f.key not in given:
+            continue
+        if f.only and values.get("kind") not in f.only:
+            raise R.fail(given[f.key][0], f.path, f"not a key of {section} kind {values.get('kind')!r}")
+        values[f.key] = _value(R, f, given[f.key][1], base_dir)
+    return values
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: str | Path | None = None) -> Config:
-    """A checked :class:`Config` from YAML text; relative data paths resolve against ``base_dir``."""
+    """A checked :class:`Config` from YAML text (keys, types, bounds: SCHEMA); relative data paths resolve
+    against ``base_dir``."""
     if not isinstance(text, str):
         raise ConfigError(f"{source}:1: document: expected text")
     root = _safe_compose(text, source)
     R = _Reader(source)
-    top = R.mapping(root, "", TOP_KEYS)
+    top = R.mapping(root, "", tuple(f.key for f in fields("")) + SECTIONS)
     if "pde" not in top:
         raise R.fail(root, "pde", "missing (the PDE in pdec's input language)")
-    pde = R.string(top["pde"][1], "pde", MAX_PDE)
-    if not pde.strip():
-        raise R.fail(top["pde"][1], "pde", "expected a PDE, got an empty string")
-
-    params: list[tuple[str, float]] = []
-    if "params" in top:
-        pnode = top["params"][1]
-        if not (isinstance(pnode, yaml.ScalarNode) and pnode.tag == "tag:yaml.org,2002:null"):
-            for name, (knode, vnode) in R.mapping(pnode, "params", None).items():
-                shown = name if len(name) <= 40 else name[:40] + "..."
-                if not IDENT.match(name) or keyword.iskeyword(name):
-                    raise R.fail(knode, f"params.{shown!r}",
-                                 "parameter names must be identifiers (a letter or _, then letters, digits, _; "
-                                 "at most 32 characters)")
-                params.append((name, R.number(vnode, f"params.{name}", 0.0, 1e12, lo_open=True)))
-    params.sort()
-
-    augment_dim = None
-    if "augment_dim" in top:
-        node = top["augment_dim"][1]
-        if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
-            augment_dim = R.integer(node, "augment_dim", 1, 10**7)
+    values = _defaults("")
+    for f in fields(""):
+        if f.key in top and not (f.key in ("augment_dim", "name") and _is_null(top[f.key][1])):
+            values[f.key] = _value(R, f, top[f.key][1], base_dir)
 
     data = DataConfig(name="moons")
     if "data" in top:
         dnode = top["data"][1]
-        d = R.mapping(dnode, "data", DATA_KEYS)
+        d = R.mapping(dnode, "data", tuple(f.key for f in fields("data")))
         if ("name" in d) == ("path" in d):
             raise R.fail(dnode, "data", "expected exactly one of name or path")
-        if "name" in d:
-            data = DataConfig(name=R.choice(d["name"][1], "data.name", BUILTIN_SETS))
-        else:
-            vnode = d["path"][1]
-            raw = R.string(vnode, "data.path")
-            if not raw.endswith(".npy"):
-                raise R.fail(vnode, "data.path", f"expected a .npy file, got {_short(raw)}")
-            p = Path(raw)
-            if not p.is_absolute() and base_dir is not None:
-                p = Path(base_dir) / p
-            p = p.resolve()
-            if not p.is_file():
-                raise R.fail(vnode, "data.path", f"no such file: {_short(str(p))}")
-            data = DataConfig(path=str(p))
-
-    model = ModelConfig()
-    if "model" in top:
-        m = R.mapping(top["model"][1], "model", MODEL_KEYS)
-        kind = R.choice(m["kind"][1], "model.kind", MODEL_KINDS) if "kind" in m else "mlp"
-        for k in m:
-            if kind == "mlp" and k == "channels" or kind == "unet" and k in ("width", "depth"):
-                raise R.fail(m[k][0], f"model.{k}", f"not a key of model kind {kind!r}")
-        model = ModelConfig(
-            kind=kind,
-            width=R.integer(m["width"][1], "model.width", 1, 65536) if "width" in m else 256,
-            depth=R.integer(m["depth"][1], "model.depth", 1, 64) if "depth" in m else 4,
-            channels=R.integer(m["channels"][1], "model.channels", 1, 4096) if "channels" in m else 64,
-        )
-
-    train = TrainConfig()
-    if "train" in top:
-        tr = R.mapping(top["train"][1], "train", TRAIN_KEYS)
-        train = TrainConfig(
-            steps=R.integer(tr["steps"][1], "train.steps", 1, 10**9) if "steps" in tr else train.steps,
-            batch=R.integer(tr["batch"][1], "train.batch", 1, 2**20) if "batch" in tr else train.batch,
-            lr=R.number(tr["lr"][1], "train.lr", 0.0, 1.0, lo_open=True) if "lr" in tr else train.lr,
-            ema=R.number(tr["ema"][1], "train.ema", 0.0, 1.0, hi_open=True) if "ema" in tr else train.ema,
-            seed=R.integer(tr["seed"][1], "train.seed", 0, 2**31 - 1) if "seed" in tr else train.seed,
-        )
-
-    sample = SampleConfig()
-    if "sample" in top:
-        sa = R.mapping(top["sample"][1], "sample", SAMPLE_KEYS)
-        sigma_max = None
-        if "sigma_max" in sa:
-            node = sa["sigma_max"][1]
-            if not (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str"
-                    and node.value == "auto"):
-                sigma_max = R.number(node, "sample.sigma_max", 0.002, 1e6, lo_open=True)
-        sample = SampleConfig(
-            steps=R.integer(sa["steps"][1], "sample.steps", 1, 10000) if "steps" in sa else sample.steps,
-            solver=R.choice(sa["solver"][1], "sample.solver", SOLVERS) if "solver" in sa else sample.solver,
-            sigma_max=sigma_max,
-            prior_tol=(R.number(sa["prior_tol"][1], "sample.prior_tol", 0.0, 0.5, lo_open=True)
-                       if "prior_tol" in sa else sample.prior_tol),
-        )
-    return Config(pde=pde, params=tuple(params), augment_dim=augment_dim, data=data, model=model,
-                  train=train, sample=sample)
+        data = DataConfig(**{k: _value(R, field_of(f"data.{k}"), node, base_dir) for k, (_, node) in d.items()})
+    sections = {s: SECTION_TYPES[s](**_section(R, top, s, base_dir)) for s in SECTIONS if s != "data"}
+    return Config(data=data, **values, **sections)
 
 
 def load_config(path: str | Path) -> Config:

@@ -7,7 +7,19 @@ Three steps, each a function:
 - :func:`render`: the package's files as {relative path: bytes}; Jinja2 with StrictUndefined renders
   templates/*.j2 (layout only: every value arrives pre-formatted, numbers as repr(float), strings as
   repr(str), names checked as identifiers), and pdec/runtime/*.py are copied verbatim. Deterministic:
-  the same plan gives the same bytes.
+  the same plan gives the same bytes; complete: every expected file is there and not empty
+  (:func:`check_complete`, else :class:`IncompletePackageError`).
+
+The layout (NAME: :func:`package_name`)::
+
+    <out>/train.py, sample.py          entry files: load the package NAME by its path, run NAME.train / .sample
+    <out>/README.md, config.json, pytest.ini, ruff.toml
+    <out>/NAME/__init__.py, kernel.py, data.py, model.py, sampler.py, train.py, sample.py   (templates/package/)
+    <out>/NAME/runtime/*.py            pdec/runtime/*.py, verbatim
+    <out>/NAME/tests/                  the package's own tests
+    <out>/NAME/law_table.json, digits.npy   data shipped with some packages
+
+The templates ship inside the wheel as pdec/templates/ (setup.py maps the repository's templates/ there).
 - :func:`write_tree`: writes the files to a temporary sibling folder and renames it into place, so a
   failure leaves nothing half-written; an existing non-empty folder is replaced only with ``force``
   and only if it is a package pdec generated (its config.json says so).
@@ -20,6 +32,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import keyword
 import math
 import os
 import re
@@ -29,12 +42,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .config import Config, load_config
+from .config import RESERVED_NAMES, SCHEMA, Config, load_config
 from .errors import ConfigError, NotGenerativeError, PdecError
 
 ROOT = Path(__file__).resolve().parent
-TEMPLATE_DIR = ROOT.parent / "templates"
 RUNTIME_DIR = ROOT / "runtime"
+
+
+def _template_dir() -> Path:
+    """pdec/templates/ in an installed wheel (setup.py ships the repository's templates/ there), else the
+    checkout's top-level templates/ (a source tree or an editable install)."""
+    for d in (ROOT / "templates", ROOT.parent / "templates"):
+        if (d / "package" / "train.py.j2").is_file():
+            return d
+    return ROOT / "templates"
+
+
+TEMPLATE_DIR = _template_dir()
 
 
 def runtime_files() -> list[str]:
@@ -46,6 +70,10 @@ MARKER = "generated_by"
 
 class OutputExistsError(PdecError):
     """The output folder exists and is not empty (use --force to replace a generated package)."""
+
+
+class IncompletePackageError(PdecError):
+    """render() produced a package with a file missing or empty (templates not found or not shipped)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,8 @@ class Plan:
     sigma_max_why: str
     warnings: tuple[str, ...]
     extra_files: tuple[tuple[str, bytes], ...] = ()
+    #: the emitted Python package's name (config name:, else derived: see package_name)
+    name: str = "model"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,6 +196,22 @@ def format_law_source(src: str, indent: int = 0, width: int = 100) -> str:
     return f"{ast.unparse(node.func)}(\n" + "".join(f"{pad}{p},\n" for p in parts) + " " * indent + ")"
 
 
+def package_name(cfg: Config, source: str = "<config>", out: str | Path | None = None) -> str:
+    """The emitted package's name: the config's ``name:``, else the config file's name, else the output
+    folder's, made an identifier (other characters become _) that shadows no module; else "model"."""
+    if cfg.name is not None:
+        return cfg.name
+    for raw in (Path(source).stem if source.endswith((".yaml", ".yml")) else "", Path(out).name if out else ""):
+        name = re.sub(r"\W", "_", raw.lower(), flags=re.ASCII)[:32]
+        if not name or name[0].isdigit():
+            name = f"m_{name}"[:32] if name else ""
+        if name and (keyword.iskeyword(name) or name in RESERVED_NAMES):
+            name = f"{name[:26]}_model"
+        if name and name.isidentifier():
+            return name
+    return "model"
+
+
 def _float(x) -> float | None:
     return None if x is None else float(x)
 
@@ -174,8 +220,9 @@ def _reason(c) -> str:
     return (getattr(c, "reason", "") or "").strip().rstrip(".")
 
 
-def plan(cfg: Config, source: str = "<config>") -> Plan:
-    """Compile the PDE of ``cfg``, refuse what cannot drive a generative model, resolve everything else."""
+def plan(cfg: Config, source: str = "<config>", out: str | Path | None = None) -> Plan:
+    """Compile the PDE of ``cfg``, refuse what cannot drive a generative model, resolve everything else
+    (``out``, the output folder, names the package only when neither the config nor its file does)."""
     import numpy as np
     import torch
 
@@ -280,7 +327,7 @@ def plan(cfg: Config, source: str = "<config>") -> Plan:
                 law_names=law_names, self_similar=bool(runtime.self_similar), t_max_bound=t_max_bound,
                 sigma_cap=sigma_cap, t_min=t_min, sigma_floor=sigma_floor, sigma_min=sigma_min,
                 law_table=law_table, shape=shape, sigma_max=sigma_max, sigma_max_why=why,
-                warnings=tuple(warnings), extra_files=extra)
+                warnings=tuple(warnings), extra_files=extra, name=package_name(cfg, source, out))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,6 +376,11 @@ def _config_json(p: Plan) -> dict:
     return d
 
 
+def _schema_values(c: Config) -> dict:
+    """{section_key_repr: repr(value)} for every key of the model, train and sample sections (config.SCHEMA)."""
+    return {f"{f.section}_{f.key}_repr": _r(c.value(f)) for f in SCHEMA if f.section in ("model", "train", "sample")}
+
+
 def _context(p: Plan) -> dict:
     from .runtime import data as rdata
     from .runtime import sampler as rsampler
@@ -342,6 +394,7 @@ def _context(p: Plan) -> dict:
     else:
         data_name, data_path, path_doc = None, c.data.path, "the configuration's data.path"
     return {
+        **_schema_values(c),
         "pde_doc": doc_safe(p.pde_text),
         "pde_text": doc_safe(p.pde_text, 2000),
         "pde_repr": _r(p.pde_text),
@@ -353,7 +406,7 @@ def _context(p: Plan) -> dict:
         "t_min_repr": _r(p.t_min),
         "sigma_floor_repr": _r(p.sigma_floor),
         "law_table": p.law_table,
-        "law_imports": "\n".join(f"from runtime.{mod} import {', '.join(n for m, n in p.law_names if m == mod)}"
+        "law_imports": "\n".join(f"from .runtime.{mod} import {', '.join(n for m, n in p.law_names if m == mod)}"
                                  for mod in sorted({m for m, _ in p.law_names})),
         "law_source": format_law_source(p.law_source, indent=0, width=110),
         "data_name_repr": _r(data_name),
@@ -363,20 +416,12 @@ def _context(p: Plan) -> dict:
         "sigma_min_repr": _r(float(p.sigma_min)),
         "sigma_max_repr": _r(float(p.sigma_max)),
         "rho_repr": _r(rsampler.RHO),
-        "steps_repr": _r(c.sample.steps),
-        "solver_repr": _r(c.sample.solver),
-        "prior_tol_repr": _r(c.sample.prior_tol),
         "sigma_max_doc": _wrap(doc_safe(p.sigma_max_why, 1000)),
-        "kind_repr": _r(c.model.kind),
-        "width_repr": _r(c.model.width),
-        "depth_repr": _r(c.model.depth),
-        "channels_repr": _r(c.model.channels),
         "train_steps": c.train.steps,
-        "train_steps_repr": _r(c.train.steps),
-        "batch_repr": _r(c.train.batch),
-        "lr_repr": _r(c.train.lr),
-        "ema_repr": _r(c.train.ema),
-        "seed_repr": _r(c.train.seed),
+        # the package's name and its entry files
+        "name": p.name,
+        "name_repr": _r(p.name),
+        "tests_package_repr": _r(f"{p.name}.tests"),
         # README
         "params_text": doc_safe(", ".join(f"{k} = {v!r}" for k, v in params.items()) or "none"),
         "augment_text": "none" if c.augment_dim is None else f"D = {c.augment_dim}",
@@ -412,22 +457,67 @@ def template_names() -> list[str]:
     return sorted(p.relative_to(TEMPLATE_DIR).as_posix() for p in TEMPLATE_DIR.rglob("*.j2"))
 
 
+#: templates/package/* render into the package folder <name>/; templates/entry.py.j2 renders once per entry
+#: file (<out>/train.py, <out>/sample.py run <name>.train, <name>.sample); the rest render at the top
+PACKAGE_PREFIX = "package/"
+ENTRY_TEMPLATE = "entry.py.j2"
+ENTRIES = {"train": "Train the denoiser", "sample": "Sample from a trained checkpoint"}
+
+
+def _targets(template: str, name: str) -> list[tuple[str, dict]]:
+    """[(output path, extra context)] of one template."""
+    if template == ENTRY_TEMPLATE:
+        return [(f"{e}.py", {"entry": e, "entry_doc": doc}) for e, doc in ENTRIES.items()]
+    rel = template[: -len(".j2")]
+    return [(f"{name}/{rel[len(PACKAGE_PREFIX):]}" if rel.startswith(PACKAGE_PREFIX) else rel, {})]
+
+
 def render(p: Plan) -> dict[str, bytes]:
     """The package's files, {relative path: bytes}, in a deterministic order."""
     env = _environment()
     ctx = _context(p)
     files: dict[str, bytes] = {}
-    for name in template_names():
-        files[name[: -len(".j2")]] = env.get_template(name).render(**ctx).encode("utf-8")
+    for template in template_names():
+        for path, extra in _targets(template, p.name):
+            files[path] = env.get_template(template).render(**ctx, **extra).encode("utf-8")
     for name in runtime_files():
-        files[f"runtime/{name}"] = (RUNTIME_DIR / name).read_bytes()
+        files[f"{p.name}/runtime/{name}"] = (RUNTIME_DIR / name).read_bytes()
     files["config.json"] = (json.dumps(_config_json(p), indent=2, sort_keys=True) + "\n").encode("utf-8")
     for name, blob in p.extra_files:
-        files[name] = blob
+        files[f"{p.name}/{name}"] = blob
+    check_complete(files, expected_files(p))
     for name, blob in files.items():
         if name.endswith(".py"):
             compile(blob, name, "exec")  # a template bug must never reach the user's disk
     return dict(sorted(files.items()))
+
+
+#: the files every package has, whatever the templates folder holds (a floor for check_complete); {name}:
+#: the package's folder
+CORE_FILES = ("README.md", "config.json", "train.py", "sample.py", "{name}/__init__.py", "{name}/data.py",
+              "{name}/kernel.py", "{name}/model.py", "{name}/sample.py", "{name}/sampler.py", "{name}/train.py",
+              "{name}/tests/__init__.py", "{name}/tests/test_package.py", "{name}/runtime/kernel.py",
+              "{name}/runtime/laws.py", "{name}/runtime/model.py", "{name}/runtime/precond.py",
+              "{name}/runtime/sample.py", "{name}/runtime/sampler.py", "{name}/runtime/train.py")
+
+
+def expected_files(p: Plan) -> tuple[str, ...]:
+    """The package's file set: CORE_FILES, every template's outputs, every runtime file, the plan's extra files."""
+    names = {*(f.format(name=p.name) for f in CORE_FILES),
+             *(path for t in template_names() for path, _ in _targets(t, p.name)),
+             *(f"{p.name}/runtime/{n}" for n in runtime_files()), *(f"{p.name}/{n}" for n, _ in p.extra_files)}
+    return tuple(sorted(names))
+
+
+def check_complete(files: dict[str, bytes], expected) -> None:
+    """Every expected file is present and non-empty (runtime/__init__.py may be empty); else IncompletePackageError."""
+    missing = [n for n in expected if n not in files]
+    empty = [n for n in expected if n in files and not files[n].strip() and not n.endswith("runtime/__init__.py")]
+    if missing or empty:
+        what = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                           f"empty {', '.join(empty)}" if empty else "") if part)
+        raise IncompletePackageError(f"the emitted package is incomplete ({what}); pdec's templates were looked for "
+                                     f"in {TEMPLATE_DIR}: reinstall pdec (pip install .) so that they ship with it")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,7 +588,7 @@ def generate(config: str | Path | Config, out: str | Path, force: bool = False) 
         cfg, source = config, "<config>"
     else:
         cfg, source = load_config(config), str(config)
-    p = plan(cfg, source)
+    p = plan(cfg, source, out)
     files = render(p)
     path = write_tree(files, out, force=force)
     return Generated(out=path, plan=p, files=tuple(files))

@@ -175,3 +175,64 @@ def test_train_section_fuzz(section):
         return
     assert c.train.steps >= 1 and c.train.batch >= 1 and 0 < c.train.lr <= 1 and 0 <= c.train.ema < 1
     assert "bogus" not in section
+
+
+# ---------------------------------------------------------------------------------------------- the schema
+
+
+def test_readme_table_is_the_schema():
+    """README.md's config section holds exactly config.schema_markdown(), and its YAML example uses only
+    keys of the schema."""
+    import re
+
+    from pdec.config import SCHEMA, SECTIONS, schema_markdown
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- config-schema:start -->\n")[1].split("<!-- config-schema:end -->")[0]
+    assert table == schema_markdown()
+    paths = {f.path for f in SCHEMA}
+    example = readme.split("The config (YAML")[1].split("```yaml\n")[1].split("```")[0]
+    c = parse_config(example.replace("{path: x.npy}", ""))  # the example parses (its comments aside)
+    assert c.name == "damped_wave"
+    for line in example.splitlines():
+        key = line.split(":")[0].strip()
+        if key in SECTIONS:
+            inner = re.findall(r"(\w+):", line.split("#")[0].split(":", 1)[1])
+            assert {f"{key}.{k}" for k in inner} <= paths, line
+        elif key:
+            assert key in paths, key
+
+
+@pytest.mark.parametrize("path", ["model.width", "model.depth", "train.steps", "train.batch", "train.lr", "train.ema",
+                                  "train.seed", "sample.steps", "sample.sigma_max", "sample.prior_tol",
+                                  "augment_dim"])
+def test_errors_and_defaults_come_from_the_schema(path):
+    """Out of the declared bounds: the message names the key and the schema's bounds; absent: its default."""
+    from pdec.config import field_of
+
+    f = field_of(path)
+    bad = f.hi * 10 if f.type == "int" else f.hi + 1
+    section, _, key = path.rpartition(".")
+    text = f"pde: x\n{section}: {{{key}: {bad}}}" if section else f"pde: x\n{key}: {bad}"
+    msg = refuse(text, path)
+    assert f.allowed().split(", or auto")[0] in msg, (msg, f.allowed())
+    if f.default is not None:
+        assert parse_config("pde: x").value(f) == f.default
+
+
+def test_to_dict_is_the_schema():
+    from pdec.config import SCHEMA
+
+    d = parse_config(ISSUE_EXAMPLE).to_dict()
+    flat = {f"{s}.{k}" for s, sub in d.items() if isinstance(sub, dict) and s != "params" for k in sub}
+    assert flat | {k for k, v in d.items() if not isinstance(v, dict) or k == "params"} == {f.path for f in SCHEMA}
+
+
+def test_package_name():
+    assert parse_config("pde: x\nname: my_pkg").name == "my_pkg"
+    assert parse_config("pde: x").name is None and parse_config("pde: x\nname: null").name is None
+    refuse("pde: x\nname: 3d", "name", "identifiers")
+    refuse("pde: x\nname: my-pkg", "name", "identifiers")
+    refuse("pde: x\nname: class", "name", "identifiers")
+    for shadow in ("torch", "json", "train", "runtime"):
+        refuse(f"pde: x\nname: {shadow}", "name", "shadow")

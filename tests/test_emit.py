@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import keyword
 import math
 import subprocess
 import sys
@@ -14,13 +15,13 @@ from click.testing import CliRunner
 
 from pdec import emit
 from pdec.cli import main as cli
-from pdec.config import parse_config
+from pdec.config import RESERVED_NAMES, parse_config
 from pdec.errors import NotGenerativeError, PdecError
 
 ROOT = Path(__file__).resolve().parent.parent
 DIFFUSION = 'pde: "phi_t - lap(phi)"\ndata: {name: moons}\nmodel: {kind: mlp, width: 32, depth: 2}\n'
-ALLOWED_IMPORTS = {"torch", "numpy", "tqdm", "matplotlib", "runtime", "data", "kernel", "model", "sampler", "train",
-                   "sample", "__future__", "argparse", "copy", "json", "math", "os", "sys", "time", "pathlib"}
+ALLOWED_IMPORTS = {"torch", "numpy", "tqdm", "matplotlib", "__future__", "argparse", "copy", "dataclasses", "json",
+                   "math", "os", "subprocess", "sys", "time", "pathlib", "importlib"}
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +34,24 @@ def test_render_is_deterministic_and_compiles(diffusion_plan):
     b = emit.render(emit.plan(parse_config(DIFFUSION)))
     assert a == b
     names = set(a)
-    for f in ("kernel.py", "sampler.py", "model.py", "train.py", "sample.py", "data.py", "README.md", "config.json",
-              "conftest.py", "tests/test_package.py", "runtime/laws.py", "runtime/kernel.py", "runtime/sampler.py",
-              "runtime/precond.py", "runtime/data.py"):
+    pkg = diffusion_plan.name
+    assert pkg == "model"  # no name:, no config file, no output folder
+    for f in ("README.md", "config.json", "train.py", "sample.py", "pytest.ini"):
         assert f in names
-    for name in ("laws.py", "kernel.py", "sampler.py", "precond.py", "data.py", "__init__.py"):
-        assert a[f"runtime/{name}"] == (ROOT / "pdec" / "runtime" / name).read_bytes()  # verbatim
+    for f in ("__init__.py", "kernel.py", "sampler.py", "model.py", "train.py", "sample.py", "data.py",
+              "tests/__init__.py", "tests/test_package.py", "runtime/laws.py", "runtime/kernel.py",
+              "runtime/sampler.py", "runtime/precond.py", "runtime/data.py", "runtime/model.py", "runtime/train.py",
+              "runtime/sample.py"):
+        assert f"{pkg}/{f}" in names
+    assert not any(n.startswith(("runtime/", "tests/")) or n in ("conftest.py", "kernel.py") for n in names)
+    for name in ("laws.py", "kernel.py", "sampler.py", "precond.py", "data.py", "model.py", "train.py", "sample.py",
+                 "__init__.py"):
+        assert a[f"{pkg}/runtime/{name}"] == (ROOT / "pdec" / "runtime" / name).read_bytes()  # verbatim
 
 
 def test_emitted_code_imports_only_torch_numpy_tqdm(diffusion_plan):
+    """Absolute imports: torch, numpy, tqdm and the standard library; the package's own modules only by relative
+    imports (a real package: nothing named data, kernel, model at the top level); sys.path is never edited."""
     for name, blob in emit.render(diffusion_plan).items():
         if not name.endswith(".py"):
             continue
@@ -51,20 +61,24 @@ def test_emitted_code_imports_only_torch_numpy_tqdm(diffusion_plan):
                 mods = [a.name.split(".")[0] for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 mods = [] if node.level else [node.module.split(".")[0]]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                assert not (node.value.attr == "path" and isinstance(node.value.value, ast.Name)
+                            and node.value.value.id == "sys"), (name, "edits sys.path")
+                continue
             else:
                 continue
             for m in mods:
-                assert m != "pdec" and m in ALLOWED_IMPORTS | {"importlib", "pytest", "math", "copy"}, (name, m)
+                assert m != "pdec" and m in ALLOWED_IMPORTS, (name, m)
 
 
 def test_baked_numbers_are_full_precision():
     cfg = parse_config('pde: "phi_tt + lap(phi) - m**2*phi"\nparams: {m: 0.1234567890123456}\n'
                        "train: {lr: 0.00012345678901234567}\nsample: {sigma_max: 3.3333333333333335}")
     files = emit.render(emit.plan(cfg))
-    kernel = files["kernel.py"].decode()
+    kernel = files["model/kernel.py"].decode()
     assert "m=0.1234567890123456" in kernel and "PARAMS = {'m': 0.1234567890123456}" in kernel
-    assert f"LR = {0.00012345678901234567!r}" in files["train.py"].decode()
-    assert "SIGMA_MAX = 3.3333333333333335" in files["sampler.py"].decode()
+    assert f"LR = {0.00012345678901234567!r}" in files["model/train.py"].decode()
+    assert "SIGMA_MAX = 3.3333333333333335" in files["model/sampler.py"].decode()
 
 
 def test_hostile_pde_text_never_reaches_the_output(tmp_path):
@@ -111,7 +125,7 @@ def test_dissipative_wave_is_accepted_with_its_regime_and_an_approximate_table(t
     assert g.plan.verdict == "conditional" and g.plan.law_table
     assert any("regime" in w and "eps" in w.lower() or "damping" in w for w in g.plan.warnings)
     assert any("approximate" in w for w in g.plan.warnings)
-    assert (tmp_path / "out" / "law_table.json").exists()
+    assert (tmp_path / "out" / g.plan.name / "law_table.json").exists()
     assert g.plan.sigma_min > 0.002  # sampling stops where the table's clipped mass is below tolerance
 
 
@@ -155,7 +169,7 @@ def test_write_tree_refuses_overwrites_and_is_atomic(tmp_path, diffusion_plan, m
         emit.write_tree(files, out)
     (out / "marker.txt").write_text("old")
     emit.write_tree(files, out, force=True)
-    assert not (out / "marker.txt").exists() and (out / "kernel.py").read_bytes() == files["kernel.py"]
+    assert not (out / "marker.txt").exists() and (out / "model/kernel.py").read_bytes() == files["model/kernel.py"]
     # --force never replaces a folder pdec did not generate
     other = tmp_path / "mine"
     other.mkdir()
@@ -179,7 +193,7 @@ def test_write_tree_refuses_overwrites_and_is_atomic(tmp_path, diffusion_plan, m
     with pytest.raises(OSError, match="disk full"):
         emit.write_tree(files, tmp_path / "fresh")
     monkeypatch.undo()
-    assert (out / "kernel.py").read_bytes() == files["kernel.py"]
+    assert (out / "model/kernel.py").read_bytes() == files["model/kernel.py"]
     assert not (tmp_path / "fresh").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "pkg"]
 
@@ -267,8 +281,8 @@ def test_conditional_kernel_with_t_max_bound_is_capped(monkeypatch):
     assert p.sigma_max == pytest.approx(0.999, rel=1e-5) and "capped" in p.sigma_max_why
     assert any("regime" in w and "small k0" in w for w in p.warnings)
     assert any("t < 0.5" in w for w in p.warnings)
-    files = emit.render(p)
-    assert "SIGMA_CAP = 1.0" in files["kernel.py"].decode() and "T_MAX_BOUND = 0.5" in files["kernel.py"].decode()
+    kernel = emit.render(p)["model/kernel.py"].decode()
+    assert "SIGMA_CAP = 1.0" in kernel and "T_MAX_BOUND = 0.5" in kernel
     with pytest.raises(PdecError, match="sample.sigma_max: must be below"):
         emit.plan(parse_config(DIFFUSION + "sample: {sigma_max: 2}"))
 
@@ -286,3 +300,88 @@ def test_long_law_sources_are_laid_out_exactly():
                 "Deterministic.__class__(a=1.0)", "Deterministic(a=1.0) + 1", "Deterministic(**{'a': 1.0})"):
         with pytest.raises(NotGenerativeError):
             emit._check_law_source(bad)
+
+
+def test_render_refuses_an_incomplete_package(diffusion_plan, tmp_path, monkeypatch):
+    """No templates found (a broken install) or a template that renders to nothing: a typed error, no files."""
+    import shutil
+
+    complete = emit.render(diffusion_plan)
+    assert set(emit.expected_files(diffusion_plan)) == set(complete)
+    blank = tmp_path / "blank"
+    shutil.copytree(emit.TEMPLATE_DIR, blank)
+    (blank / "package" / "model.py.j2").write_text("\n")  # a template that renders to nothing
+    assert all(blob for name, blob in complete.items() if not name.endswith("__init__.py"))
+    empty = tmp_path / "no-templates"
+    empty.mkdir()
+    monkeypatch.setattr(emit, "TEMPLATE_DIR", empty)
+    with pytest.raises(emit.IncompletePackageError, match="missing .*model/train.py") as e:
+        emit.render(diffusion_plan)
+    assert isinstance(e.value, PdecError) and "\n" not in str(e.value)
+    monkeypatch.setattr(emit, "TEMPLATE_DIR", blank)
+    with pytest.raises(emit.IncompletePackageError, match="empty model/model.py"):
+        emit.render(diffusion_plan)
+
+
+def test_the_wheel_ships_every_template_and_runtime_file(tmp_path):
+    """A plain (non-editable) build: the wheel holds pdec/templates/<every template> and pdec/runtime/*.py."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "pdec", src / "pdec", ignore=ignore)
+    shutil.copytree(ROOT / "templates", src / "templates", ignore=ignore)
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src),
+                          "-w", str(tmp_path / "dist")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (wheel,) = (tmp_path / "dist").glob("pdec-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for t in emit.template_names():
+        assert f"pdec/templates/{t}" in names, t
+    for r in emit.runtime_files():
+        assert f"pdec/runtime/{r}" in names, r
+    assert not any(n.startswith("templates/") for n in names)  # inside the package, not a top-level folder
+
+
+def test_package_names_are_identifiers_that_shadow_nothing():
+    cfg = parse_config(DIFFUSION)
+    assert emit.package_name(cfg, "examples/yukawa.yaml", "out/x") == "yukawa"  # the config file first
+    assert emit.package_name(cfg, "<config>", "out/My-Model 2") == "my_model_2"  # then the output folder
+    assert emit.package_name(cfg, "<config>", "out/2d") == "m_2d"
+    assert emit.package_name(cfg, "<config>", "out/json") == "json_model"  # would shadow the standard library
+    assert emit.package_name(cfg, "<config>", "out/torch") == "torch_model"
+    assert emit.package_name(cfg, "<config>", "out/---") == "___"
+    assert emit.package_name(cfg) == "model"
+    named = parse_config(DIFFUSION + "name: moons_heat\n")
+    assert emit.package_name(named, "examples/yukawa.yaml", "out/x") == "moons_heat"
+    for name in ("json", "my-model", "2d", "class", "sys", "x" * 40):
+        derived = emit.package_name(cfg, "<config>", f"out/{name}")
+        assert derived.isidentifier() and not keyword.iskeyword(derived) and len(derived) <= 32, derived
+        assert derived not in RESERVED_NAMES and parse_config(f"pde: x\nname: {derived}").name == derived
+
+
+def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
+    """Each model/train/sample key of config.SCHEMA reaches the package as a constant of its value."""
+    import dataclasses
+
+    from pdec.config import SCHEMA
+
+    cfg = diffusion_plan.config
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1234, batch=77, lr=0.0042, ema=0.98,
+                                                             seed=5),
+                              sample=dataclasses.replace(cfg.sample, steps=9, solver="euler", prior_tol=0.03))
+    files = emit.render(dataclasses.replace(diffusion_plan, config=cfg))
+    text = "\n".join(blob.decode() for name, blob in files.items() if name.startswith("model/") and
+                     name.endswith(".py") and "/runtime/" not in name)
+    constants = {"steps": {"train": "STEPS", "sample": "STEPS"}, "batch": "BATCH", "lr": "LR", "ema": "EMA",
+                 "seed": "SEED", "solver": "SOLVER", "prior_tol": "PRIOR_TOL", "kind": "KIND", "width": "WIDTH",
+                 "depth": "DEPTH", "channels": "CHANNELS"}
+    for f in SCHEMA:
+        if f.section in ("model", "train", "sample") and f.key != "sigma_max":
+            c = constants[f.key]
+            c = c[f.section] if isinstance(c, dict) else c
+            assert f"{c} = {cfg.value(f)!r}" in text, f.path

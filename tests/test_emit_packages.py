@@ -51,8 +51,15 @@ report = {}
 if sys.argv[7] == "1":
     import pytest
     report["pytest"] = int(pytest.main(["-q", "-x", "-p", "no:cacheprovider", pkg]))
-sys.path.insert(0, pkg)
-import data, kernel, model, sample, sampler, train  # noqa: E401, F401
+# the package through its entry files (python -I: no script folder on sys.path, and none added)
+import importlib.util, pathlib
+def entry(name):
+    spec = importlib.util.spec_from_file_location(f"_entry_{name}", pathlib.Path(pkg) / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.load()
+train, sample = entry("train"), entry("sample")
+report["package"] = train.__package__
 report["pdec_modules"] = sorted(m for m in sys.modules if m == "pdec" or m.startswith("pdec."))
 _, _, summary = train.main(["--steps", steps, "--batch", batch, "--quiet", "--device", "cpu", "--out", ckpt])
 report["train"] = summary
@@ -84,18 +91,19 @@ def test_example_end_to_end(name, tmp_path):
         with pytest.raises(NotGenerativeError):
             emit.generate(cfg, tmp_path / "pkg")
         return
-    g = emit.generate(cfg, tmp_path / "pkg")
+    g = emit.generate(ROOT / "examples" / f"{name}.yaml", tmp_path / "pkg")  # the package is named after the file
     shape = g.plan.shape
     steps = QUALITY.get(name, 200)
     batch = 64 if name == "digits" else 256
     n = 5000 if name in QUALITY else (256 if name == "digits" else 1000)
     report, x = run_package(g.out, tmp_path, steps, batch, n)
     assert report["pytest"] == 0
-    assert report["pdec_modules"] == []
+    assert report["pdec_modules"] == [] and report["package"] == g.plan.name == name
     assert report["train"]["trained"] == steps and np.isfinite(report["train"]["loss"])
     assert x.shape == (n, *shape) and x.dtype == np.float32 and np.isfinite(x).all()
     # no divergence: the samples' spread is that of the data within a factor 2
-    raw = rdata.load_dataset(cfg.data.name, str(g.out / "digits.npy") if cfg.data.name == "digits" else None, "train")
+    digits = str(g.out / name / "digits.npy") if cfg.data.name == "digits" else None
+    raw = rdata.load_dataset(cfg.data.name, digits, "train")
     spread = float(np.sqrt(((x - x.mean(0)) ** 2).mean()) / np.sqrt(((raw - raw.mean(0)) ** 2).mean()))
     assert 0.5 < spread < 2.0, spread
     if name in QUALITY:
@@ -141,9 +149,10 @@ def test_user_npy_images_with_unet(tmp_path):
     np.save(tmp_path / "cfg" / "blobs.npy", x)
     (tmp_path / "cfg" / "c.yaml").write_text('pde: "phi_tt + lap(phi)"\naugment_dim: 16\ndata: {path: blobs.npy}\n'
                                               "model: {kind: unet, channels: 8}\n")
-    g = emit.generate(load_config(tmp_path / "cfg" / "c.yaml"), tmp_path / "pkg")
+    g = emit.generate(tmp_path / "cfg" / "c.yaml", tmp_path / "pkg")
     assert g.plan.shape == (1, 4, 4)
-    assert repr(str((tmp_path / "cfg" / "blobs.npy").resolve())) in (g.out / "data.py").read_text()
+    assert g.plan.name == "c"  # from the config file's name
+    assert repr(str((tmp_path / "cfg" / "blobs.npy").resolve())) in (g.out / "c" / "data.py").read_text()
     report, samples = run_package(g.out, tmp_path, steps=20, batch=32, n=64)
     assert report["pytest"] == 0 and samples.shape == (64, 1, 4, 4) and np.isfinite(samples).all()
 
@@ -172,10 +181,10 @@ def test_tabulated_radial_law_package(tmp_path, monkeypatch):
     cfg = parse_config('pde: "phi_t - lap(phi)"\nmodel: {kind: mlp, width: 64, depth: 2}')
     g = emit.generate(cfg, tmp_path / "pkg")
     p = g.plan
-    assert p.law_table and (g.out / "law_table.json").exists()
+    assert p.law_table and (g.out / p.name / "law_table.json").exists()
     assert p.sigma_floor == pytest.approx(np.sqrt(0.02), rel=1e-3) and p.sigma_min == p.sigma_floor
     assert p.sigma_cap == pytest.approx(np.sqrt(80.0), rel=1e-3) and p.sigma_max < p.sigma_cap
-    assert "Tabulated.from_dict" in (g.out / "kernel.py").read_text()
+    assert "Tabulated.from_dict" in (g.out / p.name / "kernel.py").read_text()
     ruff = Path(sys.executable).parent / "ruff"
     res = subprocess.run([str(ruff), "check", "--no-cache", str(g.out)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout

@@ -234,3 +234,84 @@ def test_schedule_api_matches_the_generated_plan():
     assert float(sigmas[0]) == pytest.approx(s) and float(ts[-1]) == 0.0
     sig, t = schedule.train_sigmas(compiled.kernel, 64, torch.Generator().manual_seed(0))
     assert torch.allclose(torch.as_tensor(compiled.kernel.sigma(t), dtype=torch.float64), sig, rtol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------- the cond seam
+
+
+class _Recorder(torch.nn.Module):
+    """A backbone that records how it was called and returns c_noise broadcast (a known F)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.calls = []
+
+    def forward(self, x, c, **kw):
+        self.calls.append(kw)
+        return self.w * c.view(-1, *([1] * (x.dim() - 1))).expand_as(x)
+
+
+def test_cond_goes_from_the_loss_through_precond_to_the_backbone():
+    back = _Recorder()
+    net = rp.Precond(back, 2)
+    x, sigma = torch.randn(4, 2), torch.full((4,), 0.5)
+    labels = torch.tensor([0, 1, 2, 3])
+    a = net(x, sigma)
+    b = net(x, sigma, cond=labels)
+    assert back.calls[0] == {} and back.calls[1]["cond"] is labels  # cond=None: the plain F(x, c_noise)
+    assert torch.equal(a, b)
+    back.calls.clear()
+    target = torch.zeros(4, 2)
+    with torch.no_grad():
+        assert float(rp.edm_loss(net, x, sigma.double(), target)) == float(rp.edm_loss(net, x, sigma.double(), target,
+                                                                                       cond=labels))
+    assert back.calls[0] == {} and back.calls[1]["cond"] is labels
+
+
+def test_runtime_backbones_ignore_cond_none_and_refuse_labels():
+    from pdec.runtime import model as rm
+
+    torch.manual_seed(0)
+    for net, shape in ((rm.backbone("mlp", (3,), width=8, depth=2), (3,)),
+                       (rm.backbone("unet", (1, 4, 4), channels=4), (1, 4, 4))):
+        x, c = torch.randn(2, *shape), torch.randn(2)
+        assert torch.equal(net(x, c, cond=None), net(x, c)) and net(x, c).shape == x.shape
+        with pytest.raises(ValueError, match="unconditional"):
+            net(x, c, cond=torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="unknown backbone"):
+        rm.backbone("transformer", (3,))
+
+
+def test_fit_hands_each_batch_its_labels_and_resumes_exactly():
+    """fit draws rows and their labels together (cond = labels[idx]); 3 + 4 steps equal 7 in one call."""
+    from pdec.runtime import train as rt
+    from pdec.runtime.model import MLP
+
+    x = torch.randn(50, 2)
+    labels = torch.arange(50)
+    seen = []
+
+    def loss_fn(model, y, g, cond):
+        seen.append(bool(torch.equal(y, x[cond])))
+        return model(y, torch.zeros(y.shape[0])).square().mean()
+
+    one = rt.fit(rt.init(lambda: MLP(2, width=8, depth=2), 1e-2, 0), loss_fn, x, 7, 16, 3, 0.9, labels=labels)
+    two = rt.init(lambda: MLP(2, width=8, depth=2), 1e-2, 0)
+    rt.fit(two, loss_fn, x, 3, 16, 3, 0.9, labels=labels)
+    rt.fit(two, loss_fn, x, 7, 16, 3, 0.9, labels=labels)
+    assert all(seen) and len(seen) == 14 and one.step == two.step == 7
+    for p, q in zip([*one.net.parameters(), *one.ema.parameters()], [*two.net.parameters(), *two.ema.parameters()]):
+        assert torch.equal(p, q)
+    assert not torch.equal(next(one.net.parameters()), next(one.ema.parameters()))  # the EMA lags the weights
+
+
+def test_fit_stops_on_a_non_finite_loss():
+    from pdec.runtime import train as rt
+    from pdec.runtime.model import MLP
+
+    state = rt.init(lambda: MLP(2, width=4, depth=1), 1e-2, 0)
+    with pytest.raises(rt.TrainingDiverged, match="step 25"):
+        rt.fit(state, lambda m, y, g, cond: m(y, torch.zeros(len(y))).sum() * float("nan"), torch.randn(8, 2), 100,
+               4, 0, 0.9)
+    assert isinstance(rt.TrainingDiverged("x"), FloatingPointError)

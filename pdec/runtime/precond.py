@@ -18,6 +18,11 @@ where q_N is the 1 - 1e-3 quantile of chi^2_N / N (Wilson-Hilferty): a Gaussian 
 RMS sd exceeds it for about one point in a thousand, so the rule leaves EDM unchanged on ordinary
 chi-square fluctuations and acts only on points a Gaussian kernel would not produce.
 The network still sees c_noise = ln(sigma) / 4 of the kernel's own sigma.
+
+The conditioning seam: ``cond`` (class labels, a [B] long tensor; None: unconditional) goes from the
+data through :func:`edm_loss` and :class:`Precond` to the backbone, as EDM's ``class_labels`` and
+flow_matching's ``model_extras``. With cond=None the backbone is called as F(x, c_noise), so any
+network of that signature works; with a condition, as F(x, c_noise, cond=cond).
 """
 
 from __future__ import annotations
@@ -40,8 +45,13 @@ def chi2_quantile_per_dim(n_dim: int, z: float = OUTLIER_Z) -> float:
     return (1.0 - h + z * math.sqrt(h)) ** 3
 
 
+def call(fn, x: torch.Tensor, s: torch.Tensor, cond=None) -> torch.Tensor:
+    """fn(x, s), or fn(x, s, cond=cond) when a condition is given (the one calling convention)."""
+    return fn(x, s) if cond is None else fn(x, s, cond=cond)
+
+
 class Precond(nn.Module):
-    """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise) around a backbone F(x, c_noise).
+    """D(x, sigma[, cond]) = c_skip x + c_out F(c_in x, c_noise[, cond]) around a backbone F.
 
     ``backbone(x, c_noise)`` takes x of the data's shape [B, ...] and c_noise of shape [B]
     and returns a tensor of x's shape. ``outlier_aware`` switches on the outlier-aware scale.
@@ -74,11 +84,11 @@ class Precond(nn.Module):
         weight = v / (s2 * sd2)
         return c_skip, c_out, c_in, weight
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond=None) -> torch.Tensor:
         sigma = sigma.reshape(-1).to(torch.float32).expand(x.shape[0])
         c_skip, c_out, c_in, _ = self.coefficients(x, sigma)
         view = (-1,) + (1,) * (x.ndim - 1)
-        F = self.backbone((c_in.view(view) * x).to(x.dtype), (torch.log(sigma) / 4).to(x.dtype))
+        F = call(self.backbone, (c_in.view(view) * x).to(x.dtype), (torch.log(sigma) / 4).to(x.dtype), cond)
         return c_skip.view(view) * x + c_out.view(view) * F.to(torch.float32)
 
 
@@ -105,15 +115,16 @@ def sample_train_sigma(n: int, generator: torch.Generator | None = None, device=
     return sigma.to(device) if device is not None else sigma
 
 
-def edm_loss(net: nn.Module, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """EDM's weighted denoising loss, mean over the batch: lambda(sigma) |D(x, sigma) - target|^2 / N.
+def edm_loss(net: nn.Module, x: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor,
+             cond=None) -> torch.Tensor:
+    """EDM's weighted denoising loss, mean over the batch: lambda(sigma) |D(x, sigma[, cond]) - target|^2 / N.
 
     ``net`` is a :class:`Precond` (or a DistributedDataParallel around one); ``target`` the
-    denoiser target x - u / a(t) of the kernel.
+    denoiser target x - u / a(t) of the kernel; ``cond`` the batch's condition (None: unconditional).
     """
     inner = net.module if hasattr(net, "module") else net
     sigma32 = sigma.to(torch.float32)
-    D = net(x, sigma32)
+    D = call(net, x, sigma32, cond)
     _, _, _, weight = inner.coefficients(x, sigma32)
     err = (D - target.to(D.dtype)).reshape(x.shape[0], -1).square().mean(1)
     return (weight * err).mean()

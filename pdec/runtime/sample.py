@@ -1,0 +1,157 @@
+"""Sampling: the prior at sigma_max, EDM's rho = 7 grid in sigma, a solver, and a package's sample.py.
+
+Imports only torch, numpy (and its siblings; matplotlib only inside :func:`plot`, if installed): this
+file is copied verbatim into every emitted package, and the benchmarks sample through :class:`Sampler`.
+
+The probability-flow ODE of every kernel is dx/dsigma = (x - D(x, sigma)) / sigma in sigma = sigma(t)
+(sampler.py). Samples come out in normalised units; :func:`main` maps them back with the checkpoint's
+mean and scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import sampler as _sampler
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """The sampler of one kernel and data shape: sigma grid, prior, solve, and the sigma_max rule."""
+
+    kernel: object  # the runtime Kernel
+    shape: tuple
+    sigma_max: float
+    sigma_min: float = _sampler.SIGMA_MIN
+    rho: float = _sampler.RHO
+    steps: int = 18
+    solver: str = "heun"
+    prior_tol: float = _sampler.PRIOR_TOL
+    sigma_cap: float | None = None
+
+    def time_grid(self, steps=None, sigma_max=None, device=None):
+        """(sigmas, ts): EDM's rho grid in sigma (steps values, then 0) and t_i = sigma^-1(sigma_i), float64."""
+        sigmas = _sampler.edm_sigmas(self.steps if steps is None else steps, self.sigma_min,
+                                     self.sigma_max if sigma_max is None else sigma_max, self.rho, device=device)
+        return sigmas, _sampler.time_grid(self.kernel, sigmas)
+
+    def prior(self, n, generator=None, sigma_max=None, device=None):
+        """n draws of sqrt(S_T) xi at t_max = sigma^-1(sigma_max) (normalised data: the mean is 0)."""
+        s = self.sigma_max if sigma_max is None else sigma_max
+        t_max = float(self.kernel.sigma_inv(torch.tensor(s, dtype=torch.float64)))
+        return _sampler.prior(self.kernel, n, self.shape, t_max, generator=generator, device=device)
+
+    @torch.no_grad()
+    def sample(self, net, n, steps=None, solver=None, generator=None, sigma_max=None, cond=None):
+        """n samples (normalised units) from the denoiser net(x, sigma[, cond=cond]), on net's device."""
+        device = next(net.parameters()).device
+        sigmas, _ = self.time_grid(steps, sigma_max, device=device)
+        x = self.prior(n, generator=generator, sigma_max=sigma_max, device=device)
+        solver = self.solver if solver is None else solver
+        if cond is None:
+            return _sampler.solve(net, x, sigmas, solver)
+        return _sampler.solve(net, x, sigmas, solver, cond=cond)
+
+    def choose_sigma_max(self, x, tol=None):
+        """(sigma_max, why) for normalised data x by the data-and-kernel rule (sampler.py)."""
+        lam_max = _sampler.top_eigenvalue(x)
+        return _sampler.choose_sigma_max(self.kernel, lam_max, self.prior_tol if tol is None else tol,
+                                         sigma_cap=self.sigma_cap)
+
+
+def plot(x, path) -> bool:
+    """A scatter (vectors: the first two coordinates) or an image grid; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    shape = x.shape[1:]
+    if len(shape) in (2, 3) and shape[-1] >= 4 and shape[-2] >= 4:
+        imgs = x.reshape(x.shape[0], -1, *shape[-2:])[:64]
+        k = int(math.ceil(math.sqrt(len(imgs))))
+        fig, axes = plt.subplots(k, k, figsize=(k, k))
+        for i, ax in enumerate(np.asarray(axes).reshape(-1)):
+            ax.axis("off")
+            if i < len(imgs):
+                img = imgs[i].transpose(1, 2, 0) if imgs.shape[1] == 3 else imgs[i, 0]
+                ax.imshow(np.clip(img, -1, 1), cmap=None if imgs.shape[1] == 3 else "gray", vmin=-1, vmax=1)
+    else:
+        flat = x.reshape(x.shape[0], -1)
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(flat[:, 0], flat[:, 1 if flat.shape[1] > 1 else 0], s=1, alpha=0.5)
+        ax.set_aspect("equal")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# a package's sample.py
+
+
+def parse_args(sampler: Sampler, ckpt: str, argv=None):
+    p = argparse.ArgumentParser(description="Sample from a trained checkpoint.")
+    p.add_argument("--ckpt", default=ckpt, help="checkpoint (default: ckpt.pt in the package's folder)")
+    p.add_argument("-n", type=int, default=5000, help="number of samples (default %(default)s)")
+    p.add_argument("--out", default="samples.npy", help="output .npy (default %(default)s)")
+    p.add_argument("--plot", default=None, help="also write a PNG here (needs matplotlib)")
+    p.add_argument("--steps", type=int, default=sampler.steps, help="sigma grid steps (default %(default)s)")
+    p.add_argument("--solver", choices=tuple(getattr(_sampler, "SOLVERS", ("heun", "euler"))), default=sampler.solver)
+    p.add_argument("--sigma-max", default=None,
+                   help="a number, or 'auto' to rerun the data-and-kernel rule (default: the checkpoint's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=10000, help="samples per solve (memory bound)")
+    p.add_argument("--device", default=None, help="default: cuda when available")
+    p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
+    return p.parse_args(argv)
+
+
+def main(sampler: Sampler, build, load, denormalise, ckpt: str, argv=None):
+    """A package's `python sample.py [options]`: writes the samples in the data's units as float32 .npy.
+
+    ``build(shape)`` makes the denoiser, ``load("train")`` gives (x, mean, scale), ``denormalise(x, mean, scale)``.
+    """
+    args = parse_args(sampler, ckpt, argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ck = torch.load(args.ckpt, map_location=device, weights_only=True)
+    net = build(tuple(ck["shape"])).to(device)
+    net.load_state_dict(ck["net" if args.no_ema else "ema"])
+    net.eval().requires_grad_(False)
+    if args.sigma_max is None:
+        sigma_max = float(ck["sigma_max"])
+    elif args.sigma_max == "auto":
+        sigma_max, why = sampler.choose_sigma_max(load("train")[0])
+        print(why, file=sys.stderr)
+    else:
+        sigma_max = float(args.sigma_max)
+    g = torch.Generator(device=device).manual_seed(args.seed)
+    t0 = time.time()
+    parts = []
+    for start in range(0, args.n, args.batch):
+        b = min(args.batch, args.n - start)
+        parts.append(sampler.sample(net, b, steps=args.steps, solver=args.solver, generator=g,
+                                    sigma_max=sigma_max).cpu())
+    x = torch.cat(parts).numpy() if parts else np.zeros((0, *ck["shape"]), dtype=np.float32)
+    x = denormalise(x, ck["mean"].cpu().numpy(), ck["scale"]).astype(np.float32)
+    bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).sum())
+    np.save(args.out, x)
+    print(f"{args.n} samples ({args.solver}, {args.steps} steps, NFE {_sampler.nfe(args.steps, args.solver)}, "
+          f"sigma_max {sigma_max:.4g}) in {time.time() - t0:.1f} s -> {args.out}", file=sys.stderr)
+    if args.plot:
+        if plot(x, args.plot):
+            print(f"plot -> {args.plot}", file=sys.stderr)
+        else:
+            print("matplotlib is not installed: no plot written (pip install matplotlib)", file=sys.stderr)
+    if bad:
+        raise SystemExit(f"{bad} of {args.n} samples are not finite")
+    return x
