@@ -301,8 +301,8 @@ class Law:
     @classmethod
     def module_source(cls) -> bytes:
         """A plug-in's runtime module: a docstring, ``runtime_header`` and the runtime class's source."""
-        doc = (f'"""The law {cls.name} of S_t: a plug-in law ({cls.__module__}.{cls.__qualname__}), its runtime '
-               'class copied by pdec generate."""\n\n')
+        doc = (f'"""The law {cls.name} of S_t: the runtime class of a plug-in law\n\n'
+               f'({cls.__module__}.{cls.__qualname__}), copied by pdec generate.\n"""\n\n')
         body = inspect.getsource(cls.runtime_class)
         return (doc + "from __future__ import annotations\n\n" + cls.runtime_header.strip() + "\n\n\n" + body).encode()
 
