@@ -295,7 +295,8 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
     src_fn = _Source(N, q, density, atom, scale, r_max, support, mollify, breakpoints, n_r, n_fine)
     done: dict[float, tuple[dict, dict]] = {}  # t -> (source, clipped row)
     grid = [float(x) for x in t_grid]
-    for _ in range(8 if refine is not None else 1):
+    rounds = 8 if refine is not None else 1
+    for round_ in range(rounds):
         for t in grid:
             if t not in done:
                 src = src_fn(t)
@@ -309,7 +310,7 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
             for i in range(1, len(grid) - 1):
                 sub = {key: [table[key][j] for j in (i - 1, i + 1)] for key in ("log_t", "rho", "atom_mass", "atom_r")}
                 tab_error.append(_ks(sub, levels, *done[grid[i]]))
-        if refine is None:
+        if refine is None or round_ == rounds - 1:  # the last round adds no times it would not compute
             break
         # cells next to a usable node (clipped mass <= tol) whose leave-one-out error (~4x the midpoint
         # error) exceeds 4 refine: halve them
