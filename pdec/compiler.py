@@ -146,15 +146,15 @@ def _as_pde(expr) -> PDE:
     raise InvalidPDEError(f"compile_pde takes a string or a SymPy expression, not {type(expr).__name__}")
 
 
-def _sign(pde: PDE, disp: Dispersion, kernel: Kernel | None, values: dict) -> int:
+def _sign(pde: PDE, kernel: Kernel | None) -> int:
     """The sign s that makes the point-source potential phi positive (so p = s A[phi] has mass +1)."""
     A, _, _ = operator_parts(pde.symbol)
     if kernel is not None and kernel.regime == "elliptic":
-        v = probe_values(pde.params, values)[0]
+        v = probe_values(pde.params)[0]
         a = complex(A.subs(S, kernel.kept[0]).subs(v).subs(k, 10))
         return 1 if a.real > 0 else -1
     lead = sp.Poly(A, S).LC() if A.has(S) else A
-    val = complex(sp.sympify(lead).subs(probe_values(pde.params, values)[0]))
+    val = complex(sp.sympify(lead).subs(probe_values(pde.params)[0]))
     return 1 if val.real >= 0 else -1
 
 
@@ -206,17 +206,17 @@ def compile_pde(expr, params: dict | None = None, dim: int | None = None,
     disp = dispersion(pde)
     timings["dispersion"] = clock() - t0
     t0 = clock()
-    kernel, why = derive_kernel(pde, disp, {}, augment_dim=augment_dim, dim=dim)
+    kernel, why = derive_kernel(pde, disp, augment_dim=augment_dim, dim=dim)
     timings["kernel"] = clock() - t0
     t0 = clock()
-    crit2 = _criteria.c2(pde, disp, kernel, {})
+    crit2 = _criteria.c2(pde, disp, kernel)
     crit1 = _criteria.c1(pde, kernel, why, dim)
     verdict = _criteria.overall(crit1.verdict, crit2.verdict)
     timings["criteria"] = clock() - t0
     t0 = clock()
     flow = None
     if not pde.symbol.has(sp.I):
-        flow = density_flow(pde, _sign(pde, disp, kernel, {}), augment_dim)
+        flow = density_flow(pde, _sign(pde, kernel), augment_dim)
     timings["flow"] = clock() - t0
     t0 = clock()
     green = _green(kernel, dim)

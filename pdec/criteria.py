@@ -65,9 +65,9 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def c2(pde: PDE, disp: Dispersion, kernel: Kernel | None, values: dict) -> Criterion:
+def c2(pde: PDE, disp: Dispersion, kernel: Kernel | None) -> Criterion:
     """C2: Im omega(k) < Im omega(0) for all k > 0 on the dominant kept branch."""
-    probes = probe_values(pde.params, values)
+    probes = probe_values(pde.params)
     if kernel is not None:
         branches = [disp.s.index(sj) for sj in kernel.kept]
     elif disp.exact:

@@ -132,24 +132,11 @@ def _data(cfg: Config, source: str):
         raise ConfigError(f"{source}: data.path: {str(e).splitlines()[0]}") from None
 
 
-#: runtime modules that define laws (a name is imported from the first module that exports it)
-LAW_MODULES = ("laws", "radial")
-
-
 def _law_modules() -> dict[str, str]:
-    """{law class name: runtime module} over LAW_MODULES (modules not present are skipped)."""
-    import importlib
+    """{runtime law class name: runtime module} of the registered laws (pdec.laws)."""
+    from . import laws
 
-    out: dict[str, str] = {}
-    for mod in LAW_MODULES:
-        try:
-            m = importlib.import_module(f"pdec.runtime.{mod}")
-        except ImportError:
-            continue
-        for name in getattr(m, "__all__", ()):
-            if isinstance(getattr(m, name, None), type):
-                out.setdefault(name, mod)
-    return out
+    return {law.name: law.runtime_module for law in laws.laws()}
 
 
 def _check_law_source(src: str) -> tuple[tuple[str, str], ...]:
@@ -267,14 +254,11 @@ def plan(cfg: Config, source: str = "<config>", out: str | Path | None = None) -
 
     runtime = kern.runtime
     law = runtime.law
-    law_table = bool(getattr(law, "radial", False) and hasattr(law, "to_dict"))
-    if law_table:  # a tabulated radial law: its table ships as law_table.json
-        law_source, law_names = "Tabulated.from_dict(...)", (("radial", "Tabulated"),)
-        blob = (json.dumps(law.to_dict(), sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
-        extra = (*extra, ("law_table.json", blob))
-    else:
-        law_source = kern.law.to_source()
-        law_names = _check_law_source(law_source)
+    code = kern.law.code(law)  # the law's own printing: its call, imports, files (a table, a plug-in's module)
+    if not code.table and _check_law_source(code.source) != code.imports:
+        raise NotGenerativeError(f"internal error: the law's imports {code.imports} do not match its source")
+    law_source, law_names, law_table = code.source, code.imports, code.table
+    extra = (*extra, *code.files)
 
     def sig(t: float) -> float:
         return float(runtime.sigma(torch.tensor([t], dtype=torch.float64))[0])

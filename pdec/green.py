@@ -1,42 +1,40 @@
-"""Real-space Green functions and the numerical positivity check of kernels.
+"""Real-space Green functions: the closed forms of the kernels pdec recognises.
 
 A unit point source at y spreads, at time t, into the density p(x - y, t), radial in r = |x - y|.
 Its normalised Fourier transform q(k, t) = p^(k, t) / p^(0, t) is what pdec derives; this module
-gives
+gives the closed forms of the normalised real-space density q_t(r): those of the laws of S_t
+(:func:`green_real`, dispatched to each law's ``Law.real`` in pdec.laws), of Helmholtz
+(:func:`green_helmholtz`) and of the dissipative wave (:func:`green_dissipative_wave`), with the
+Fourier kernels they invert (:func:`green_fourier`).
 
-- closed forms of the normalised real-space density q_t(r) for the recognised laws
-  (:func:`green_real`, :func:`green_helmholtz`, :func:`green_dissipative_wave`), with the Fourier
-  kernels they invert (:func:`green_fourier`);
-- the numerical radial inverse Fourier transform in N dimensions (:func:`radial_inverse_fourier`),
-- the measure of how far a kernel is from a probability density: the mass of its negative part
-  and where it first goes negative (:func:`positivity_at`, :func:`positivity_report`,
-  :func:`negative_mass`, :func:`first_negative_radius`).
-
-Conventions: p^(k) = int p(x) exp(-i k.x) dx, so p(r) = (2 pi)^(-N) int q(k) exp(i k.x) dk, which
-for a radial q is
-
-    p(r) = (2 pi)^(-N/2) r^(1 - N/2) int_0^inf q(k) J_{N/2-1}(k r) k^(N/2) dk
-         = (2 pi)^(-N) |S^(N-1)| int_0^inf q(k) Lambda_{N/2-1}(k r) k^(N-1) dk,
-
-with |S^(N-1)| = 2 pi^(N/2) / Gamma(N/2) and Lambda_nu(z) = Gamma(nu + 1) (2/z)^nu J_nu(z) (= cos z in
-N = 1, J_0(z) in N = 2, sin(z)/z in N = 3; Lambda_nu(0) = 1).
+The numerical radial inverse Fourier transform (:func:`radial_inverse_fourier`) and the measures of
+positivity (:func:`positivity_at`, :func:`negative_mass`, ...) live in pdec.radial_transform and are
+re-exported here. Conventions: p^(k) = int p(x) exp(-i k.x) dx, so p(r) = (2 pi)^(-N) int q(k) exp(i k.x) dk.
 
 This is compile-time code: SymPy for the closed forms, NumPy/SciPy for the numbers (no torch).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
-import scipy.special as sc
 import sympy as sp
 
+from . import laws
+from .laws.base import param_values, value
 from .pde import N as N_symbol
 from .pde import k, r, t
+from .radial_transform import (  # noqa: F401  (re-exported: the numeric service, one implementation)
+    Positivity,
+    first_negative_radius,
+    negative_mass,
+    positivity_at,
+    positivity_report,
+    radial_inverse_fourier,
+    sphere_area,
+)
 
 __all__ = [
     "LAWS",
@@ -59,45 +57,12 @@ __all__ = [
 #: the law names :func:`green_real` and :func:`green_fourier` know
 LAWS = ("Deterministic", "Stable", "InverseGaussian", "InverseGamma", "GIG", "Helmholtz")
 
-#: defaults of the parameters (the time scale c is 1 unless given)
-_DEFAULTS = {"c": sp.Integer(1)}
-
-
-def _value(v) -> sp.Expr:
-    """A parameter value as a SymPy number/expression (never parses text)."""
-    if isinstance(v, sp.Basic):
-        return v
-    if isinstance(v, bool):
-        raise TypeError("a parameter value must be a number or a SymPy expression, not a bool")
-    if isinstance(v, int):
-        return sp.Integer(v)
-    if isinstance(v, Fraction):
-        return sp.Rational(v.numerator, v.denominator)
-    if isinstance(v, float):
-        return sp.Integer(int(v)) if v.is_integer() else sp.Float(v)
-    raise TypeError(f"a parameter value must be a number or a SymPy expression, got {type(v).__name__}")
-
-
-def _params(law: str, params: dict, names: Sequence[str]) -> list[sp.Expr]:
-    out = []
-    for name in names:
-        if name in params:
-            out.append(_value(params[name]))
-        elif name in _DEFAULTS:
-            out.append(_DEFAULTS[name])
-        else:
-            raise ValueError(f"law {law!r} needs parameter {name!r} (got {sorted(params)})")
-    return out
-
-
-def _is(e: sp.Expr, value) -> bool:
-    return bool(sp.simplify(e - value) == 0)
-
 
 def green_real(law: str, params: dict, N=N_symbol) -> sp.Expr | None:
     """The normalised real-space density q_t(r) of x - y for a recognised law, or None.
 
-    With tau = c t and rho = sqrt(tau^2 + r^2) (nu = (N + 1)/2):
+    The closed form is the law's own (pdec.laws: ``Law.real``), with tau = c t, rho = sqrt(tau^2 + r^2),
+    nu = (N + 1)/2:
 
     - ``Deterministic(a)``, q^ = exp(-a t k^2), S = 2 a t:   (4 pi a t)^(-N/2) exp(-r^2 / (4 a t)).
     - ``Stable(alpha, c)``, q^ = exp(-c t k^alpha): alpha = 1 is the Poisson kernel
@@ -114,38 +79,14 @@ def green_real(law: str, params: dict, N=N_symbol) -> sp.Expr | None:
       mixture over S ~ GIG(-D/2, m^2, tau^2); D = 1 is InverseGaussian.
     - ``Helmholtz(k0)``: see :func:`green_helmholtz`.
     """
-    N = _value(N)
-    if law == "Deterministic":
-        (a,) = _params(law, params, ["a"])
-        return (4 * sp.pi * a * t) ** (-N / 2) * sp.exp(-(r**2) / (4 * a * t))
-    if law == "Stable":
-        alpha, c = _params(law, params, ["alpha", "c"])
-        if _is(alpha, 1):
-            nu = (N + 1) / 2
-            return sp.gamma(nu) / sp.pi**nu * c * t / ((c * t) ** 2 + r**2) ** nu
-        if _is(alpha, 2):
-            return green_real("Deterministic", {"a": c}, N)
-        return None
-    if law == "InverseGaussian":
-        c, m = _params(law, params, ["c", "m"])
-        tau, nu = c * t, (N + 1) / 2
-        rho = sp.sqrt(tau**2 + r**2)
-        return 2 * tau * sp.exp(m * tau) * (m / (2 * sp.pi)) ** nu * sp.besselk(nu, m * rho) / rho**nu
-    if law == "InverseGamma":
-        D, c = _params(law, params, ["D", "c"])
-        tau = c * t
-        return (sp.gamma((N + D) / 2) / (sp.pi ** (N / 2) * sp.gamma(D / 2))
-                * tau**D / (tau**2 + r**2) ** ((N + D) / 2))
-    if law == "GIG":
-        D, m, c = _params(law, params, ["D", "m", "c"])
-        tau = c * t
-        rho = sp.sqrt(tau**2 + r**2)
-        return ((2 * sp.pi) ** (-N / 2) * (tau / m) ** (D / 2) * (m / rho) ** ((N + D) / 2)
-                * sp.besselk((N + D) / 2, m * rho) / sp.besselk(D / 2, m * tau))
+    N = value(N)
     if law == "Helmholtz":
-        (k0,) = _params(law, params, ["k0"])
+        (k0,) = param_values(law, params, ["k0"])
         return green_helmholtz(k0, N)
-    raise ValueError(f"unknown law {law!r}; known: {', '.join(LAWS)}")
+    cls = laws.find(law)
+    if cls is None or cls.real is None:
+        raise ValueError(f"unknown law {law!r}; known: {', '.join(LAWS)}")
+    return cls.real(params, N)
 
 
 def green_helmholtz(k0, N=N_symbol) -> sp.Expr:
@@ -164,45 +105,31 @@ def green_helmholtz(k0, N=N_symbol) -> sp.Expr:
     N = 1 (the Fourier kernel has a square-root kink on the sphere |k| = k0). So it is never a
     probability density for k0 > 0; in N >= 2 its negative part has infinite mass.
     """
-    k0, N = _value(k0), _value(N)
+    k0, N = value(k0), value(N)
     nu = (N + 1) / 2
     rho = sp.sqrt(t**2 + r**2)
     return -sp.pi * t * (k0 / (2 * sp.pi * rho)) ** nu * sp.bessely(nu, k0 * rho) / sp.cos(k0 * t)
 
 
 def green_fourier(law: str, params: dict) -> sp.Expr:
-    """The normalised Fourier kernel q^(k, t) of a law (what :func:`green_real` inverts).
+    """The normalised Fourier kernel q^(k, t) of a law (what :func:`green_real` inverts; ``Law.fourier``).
 
     Also ``DissipativeWave(eps)``: exp(-eps t) (cosh(g t) + eps sinh(g t)/g), g = sqrt(eps^2 - k^2)
     (real for k < eps; for k > eps read it as cos/sin of t sqrt(k^2 - eps^2), as
     :func:`dissipative_wave_fourier` does numerically).
     """
-    if law == "Deterministic":
-        (a,) = _params(law, params, ["a"])
-        return sp.exp(-a * t * k**2)
-    if law == "Stable":
-        alpha, c = _params(law, params, ["alpha", "c"])
-        return sp.exp(-c * t * k**alpha)
-    if law == "InverseGaussian":
-        c, m = _params(law, params, ["c", "m"])
-        return sp.exp(-c * t * (sp.sqrt(k**2 + m**2) - m))
-    if law == "InverseGamma":
-        D, c = _params(law, params, ["D", "c"])
-        z = c * k * t
-        return 2 ** (1 - D / 2) / sp.gamma(D / 2) * z ** (D / 2) * sp.besselk(D / 2, z)
-    if law == "GIG":
-        D, m, c = _params(law, params, ["D", "m", "c"])
-        w = sp.sqrt(k**2 + m**2)
-        return (w / m) ** (D / 2) * sp.besselk(D / 2, c * t * w) / sp.besselk(D / 2, c * t * m)
     if law == "Helmholtz":
-        (k0,) = _params(law, params, ["k0"])
+        (k0,) = param_values(law, params, ["k0"])
         return sp.Piecewise((sp.cos(t * sp.sqrt(k0**2 - k**2)), k < k0),
                             (sp.exp(-t * sp.sqrt(k**2 - k0**2)), True)) / sp.cos(k0 * t)
     if law == "DissipativeWave":
-        (eps,) = _params(law, params, ["eps"])
+        (eps,) = param_values(law, params, ["eps"])
         g = sp.sqrt(eps**2 - k**2)
         return sp.exp(-eps * t) * (sp.cosh(g * t) + eps * sp.sinh(g * t) / g)
-    raise ValueError(f"unknown law {law!r}; known: {', '.join(LAWS + ('DissipativeWave',))}")
+    cls = laws.find(law)
+    if cls is None or cls.fourier is None:
+        raise ValueError(f"unknown law {law!r}; known: {', '.join(LAWS + ('DissipativeWave',))}")
+    return cls.fourier(params)
 
 
 @dataclass(frozen=True)
@@ -232,7 +159,7 @@ class DissipativeWaveKernel:
 
 def green_dissipative_wave(eps, N: int) -> DissipativeWaveKernel:
     """The dissipative-wave kernel's parts in N = 1, 2, 3; see :class:`DissipativeWaveKernel`."""
-    eps = _value(eps)
+    eps = value(eps)
     s = sp.sqrt(t**2 - r**2)
     damp = sp.exp(-eps * t)
     if N == 1:
@@ -285,196 +212,3 @@ def to_numpy(expr: sp.Expr, *symbols: sp.Symbol) -> Callable[..., np.ndarray]:
         return np.broadcast_to(out, np.broadcast_shapes(out.shape, *(a.shape for a in arrays))).copy()
 
     return g
-
-
-def sphere_area(N: int) -> float:
-    """|S^(N-1)| = 2 pi^(N/2) / Gamma(N/2), the area of the unit sphere in R^N."""
-    return 2 * math.pi ** (N / 2) / math.gamma(N / 2)
-
-
-def _Lambda(nu: float, z: np.ndarray) -> np.ndarray:
-    """Lambda_nu(z) = Gamma(nu + 1) (2/z)^nu J_nu(z): cos z (nu = -1/2), J_0 (nu = 0), sin z / z (nu = 1/2)."""
-    if nu == -0.5:
-        return np.cos(z)
-    if nu == 0.0:
-        return sc.j0(z)
-    if nu == 0.5:
-        return np.sinc(z / np.pi)
-    out = np.empty_like(z)
-    small = z < 1.0
-    zs = z[small]
-    term, acc = np.ones_like(zs), np.ones_like(zs)
-    for j in range(1, 14):  # the power series, for z < 1 (terms < 4^-j / (j! (nu+1)_j))
-        term = term * (-(zs**2) / 4) / (j * (nu + j))
-        acc = acc + term
-    out[small] = acc
-    zl = z[~small]
-    out[~small] = np.exp(sc.gammaln(nu + 1) + nu * np.log(2 / zl)) * sc.jv(nu, zl)
-    return out
-
-
-_GL_NODES = 20
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_NODES)
-
-
-def _mollified(q: Callable, t: float, mollify: float) -> Callable[[np.ndarray], np.ndarray]:
-    def w(kk):
-        with np.errstate(all="ignore"):
-            v = np.asarray(q(kk, t), dtype=float)
-        return v * np.exp(-0.5 * (mollify * kk) ** 2) if mollify > 0 else v
-
-    return w
-
-
-def _cutoff(w: Callable, N: int) -> float:
-    """The k beyond which |q(k)| k^(N-1) stays below 1e-16 of its maximum (a log-grid scan)."""
-    kk = np.logspace(-8, 10, 1801)
-    g = np.abs(w(kk)) * kk ** (N - 1)
-    g = np.where(np.isfinite(g), g, 0.0)
-    if not np.any(g > 0):
-        raise ValueError("the kernel is zero or not finite on the k grid")
-    above = np.nonzero(g > 1e-16 * g.max())[0]
-    last = above[-1]
-    if last >= len(kk) - 10:
-        raise ValueError("the Fourier kernel does not decay in k (a wave-like kernel): pass mollify > 0")
-    return float(kk[last + 5])
-
-
-def _panels(kmax: float, rmax: float, breakpoints: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes/weights on [0, kmax]: panels of width <= 3 pi / rmax and <= kmax / 32,
-    geometrically graded (2^-j) towards 0 and towards both sides of each breakpoint (kinks of q)."""
-    h = min(kmax / 32, 3 * math.pi / rmax) if rmax > 0 else kmax / 32
-    grade = h * 2.0 ** -np.arange(1, 25)
-    edges = [np.arange(0, kmax, h), [kmax], grade]
-    for b in breakpoints:
-        if 0 < b < kmax:
-            edges += [[b], b - grade, b + grade]
-    e = np.unique(np.clip(np.concatenate(edges), 0, kmax))
-    a, b = e[:-1], e[1:]
-    nodes = (0.5 * (b - a))[:, None] * _GL_X[None, :] + (0.5 * (a + b))[:, None]
-    weights = (0.5 * (b - a))[:, None] * _GL_W[None, :]
-    return nodes.ravel(), weights.ravel()
-
-
-def radial_inverse_fourier(q: Callable, t: float, r, N: int, *, cutoff: float | None = None,
-                           mollify: float = 0.0, breakpoints: Iterable[float] = ()) -> np.ndarray:
-    """p(r) = (2 pi)^(-N/2) r^(1-N/2) int_0^inf q(k, t) J_{N/2-1}(k r) k^(N/2) dk, numerically.
-
-    ``q(k, t)`` is NumPy-vectorised in k. The integral runs over [0, cutoff] (default: where
-    |q| k^(N-1) has fallen below 1e-16 of its maximum) with composite Gauss-Legendre panels, 20 nodes,
-    of width <= 3 pi / r (chunked by r, so the Bessel oscillation is resolved), graded towards k = 0
-    and towards the ``breakpoints`` (put the kinks of q there, e.g. k0 for Helmholtz). N = 1 is the
-    cosine transform (1/pi) int q cos(k r) dk; N = 3 is (1/(2 pi^2 r)) int q sin(k r) k dk.
-
-    ``mollify = delta > 0`` multiplies q by exp(-(delta k)^2 / 2), i.e. returns the kernel convolved
-    with the N-dimensional Gaussian of standard deviation delta: needed for kernels that do not
-    decay in k (wave-like: atoms and wavefronts), harmless (and positivity-preserving) otherwise.
-    Accurate to ~1e-10 relative for kernels decaying like exp(-c k t) or faster.
-    """
-    r = np.asarray(r, dtype=float)
-    shape = r.shape
-    r = r.ravel()
-    if np.any(r < 0):
-        raise ValueError("r must be >= 0")
-    w = _mollified(q, float(t), float(mollify))
-    kmax = float(cutoff) if cutoff is not None else _cutoff(w, N)
-    nu = N / 2 - 1
-    order = np.argsort(r)
-    out = np.empty_like(r)
-    for start in range(0, len(r), 256):
-        idx = order[start:start + 256]
-        kk, ww = _panels(kmax, float(r[idx].max()), breakpoints)
-        f = w(kk) * kk ** (N - 1) * ww
-        out[idx] = _Lambda(nu, np.outer(r[idx], kk)) @ f
-    return (out * sphere_area(N) / (2 * math.pi) ** N).reshape(shape)
-
-
-@dataclass(frozen=True)
-class Positivity:
-    """How far the (mollified) kernel at time t is from a probability density.
-
-    negative_mass: int max(-p, 0) |S^(N-1)| r^(N-1) dr over [0, r_max], relative to the mass q(0, t);
-    min_p: min p over the grid (absolute); min_p_rel: min_p / max p;
-    first_negative_radius: the first r where p < -1e-9 max p (linear interpolation of the zero before
-    it), None if p stays above that; r_max, mollify: the grid's extent and the Gaussian width used.
-    """
-
-    t: float
-    negative_mass: float
-    min_p: float
-    min_p_rel: float
-    first_negative_radius: float | None
-    r_max: float
-    mollify: float
-
-
-def _mass(w: Callable) -> float:
-    m = float(w(np.array([0.0]))[0])
-    return m if np.isfinite(m) else float(w(np.array([1e-12]))[0])
-
-
-def _first_k_below(w: Callable, level: float) -> float:
-    kk = np.logspace(-8, 10, 1801)
-    v = np.abs(w(kk))
-    below = np.nonzero(np.isfinite(v) & (v <= level))[0]
-    if len(below) == 0:
-        raise ValueError("the kernel does not decay in k: pass mollify > 0")
-    return float(kk[below[0]])
-
-
-def positivity_at(q: Callable, t: float, N: int, *, r_max: float | None = None, mollify: float = 0.0,
-                  breakpoints: Iterable[float] = (), n_r: int | None = None) -> Positivity:
-    """Sample p(r) (mollified by a Gaussian of std ``mollify``) on a uniform grid of [0, r_max] and
-    measure its negative part (trapezoid rule).
-
-    Defaults: r_max = 24 / k_half + 8 mollify, with k_half where |q| first falls to half its mass (the
-    kernel's length scale; for kernels supported in r <= t, such as waves, pass r_max = t + 12 mollify,
-    much cheaper); grid step pi / (8 k_fine), k_fine where |q| falls below 1e-6 of its mass (the finest
-    scale of any feature carrying > 1e-6 of the mass), 800 to 40000 points. Heavy-tailed signed kernels
-    (exp(-t k^3): a negative r^-(N+3) tail) lose the part of their negative mass beyond r_max.
-    """
-    w = _mollified(q, float(t), float(mollify))
-    mass = _mass(w)
-    if not mass > 0:
-        raise ValueError(f"the kernel's mass q(0, t) = {mass} is not positive at t = {t}")
-    if r_max is None:
-        r_max = 24 / _first_k_below(w, 0.5 * mass) + 8 * mollify
-    if n_r is None:
-        dr = math.pi / (8 * _first_k_below(w, 1e-6 * mass))
-        n_r = int(min(max(math.ceil(r_max / dr) + 1, 800), 40000))
-    rr = np.linspace(0.0, r_max, n_r)
-    p = radial_inverse_fourier(q, t, rr, N, mollify=mollify, breakpoints=breakpoints)
-    neg = np.trapezoid(np.maximum(-p, 0.0) * sphere_area(N) * rr ** (N - 1), rr) / mass
-    pmax = float(p.max())
-    bad = np.nonzero(p < -1e-9 * pmax)[0]
-    r_neg = None
-    if len(bad):
-        i = bad[0]
-        j = i - 1
-        while j > 0 and p[j] < 0:
-            j -= 1
-        r_neg = float(rr[j] + (rr[j + 1] - rr[j]) * p[j] / (p[j] - p[j + 1])) if p[j] >= 0 else float(rr[j])
-    return Positivity(t=float(t), negative_mass=float(neg), min_p=float(p.min()), min_p_rel=float(p.min()) / pmax,
-                      first_negative_radius=r_neg, r_max=float(r_max), mollify=float(mollify))
-
-
-def positivity_report(q: Callable, N: int, t_grid: Iterable[float], *, r_max=None, mollify: float = 0.0,
-                      breakpoints: Iterable[float] = ()) -> tuple[Positivity, ...]:
-    """:func:`positivity_at` over a grid of times; ``r_max`` may be a number, None or a function of t."""
-    out = []
-    for tt in t_grid:
-        rm = r_max(tt) if callable(r_max) else r_max
-        out.append(positivity_at(q, tt, N, r_max=rm, mollify=mollify, breakpoints=breakpoints))
-    return tuple(out)
-
-
-def negative_mass(q: Callable, t: float, N: int, *, r_max: float | None = None, mollify: float = 0.0,
-                  breakpoints: Iterable[float] = ()) -> float:
-    """int max(-p, 0) |S^(N-1)| r^(N-1) dr / q(0, t) for the mollified kernel (see :func:`positivity_at`)."""
-    return positivity_at(q, t, N, r_max=r_max, mollify=mollify, breakpoints=breakpoints).negative_mass
-
-
-def first_negative_radius(q: Callable, t: float, N: int, *, r_max: float | None = None, mollify: float = 0.0,
-                          breakpoints: Iterable[float] = ()) -> float | None:
-    """The smallest r where the (mollified) kernel goes negative, or None (see :func:`positivity_at`)."""
-    return positivity_at(q, t, N, r_max=r_max, mollify=mollify, breakpoints=breakpoints).first_negative_radius

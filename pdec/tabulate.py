@@ -1,12 +1,12 @@
 """Tabulated radial laws of kernels that are positive (or nearly) but not Gaussian scale mixtures.
 
-Compile-time code (NumPy, SciPy, pdec.green; no torch). For a radial kernel q_t(x - y) in N dimensions
-the radius |x - y| has the density
+Compile-time code (NumPy, SciPy, pdec.radial_transform and pdec.green's closed forms; no torch).
+For a radial kernel q_t(x - y) in N dimensions the radius |x - y| has the density
 
     f_t(r) = |S^(N-1)| r^(N-1) p(r, t)   (plus, possibly, an atom at the outermost radius),
 
 with p from a closed form (pdec.green) or from the numerical radial inverse Fourier transform of
-q(k, t) (pdec.green.radial_inverse_fourier). :func:`radial_table` evaluates f_t on a fine radial grid
+q(k, t) (pdec.radial_transform.radial_inverse_fourier). :func:`radial_table` evaluates f_t on a fine radial grid
 for each t of a grid, clips its negative part (recording the clipped mass), normalises, and tabulates
 the quantile function rho_t(u) = F_t^{-1}(u) on a fixed grid of levels u. The runtime
 (pdec/runtime/radial.py, ``Tabulated``) interpolates it and samples x = y + rho_t(U) xi/|xi| with the
@@ -34,7 +34,7 @@ import numpy as np
 import scipy.special as sc
 from scipy.interpolate import CubicSpline
 
-from . import green
+from . import green, radial_transform
 
 __all__ = [
     "FORMAT",
@@ -120,51 +120,10 @@ def _k_scales(w: Callable, N: int) -> tuple[float, float]:
     return float(kk[half[0]]), float(kk[min(above[-1] + 1, len(kk) - 1)])
 
 
-def _lambda(nu: float, z: np.ndarray) -> np.ndarray:
-    """Lambda_nu(z) = Gamma(nu + 1) (2/z)^nu J_nu(z) (pdec.green's kernel of the radial transform), fast.
-
-    Half-integer nu = n + 1/2 (odd N): (2n + 1)!! j_n(z) / z^n (spherical Bessel); integer nu (even N):
-    J_0, J_1 and the upward recurrence J_{m+1} = (2m/z) J_m - J_{m-1} (stable for z >= 2 > m - 1 at the
-    orders of N <= 8 up to a digit); the power series for z < 2 (30 terms). scipy's jv is 10x slower.
-    """
-    if nu in (-0.5, 0.0, 0.5):
-        return green._Lambda(nu, z)
-    out = np.empty_like(z)
-    small = z < 2.0
-    zs = z[small]
-    term, acc = np.ones_like(zs), np.ones_like(zs)
-    for j in range(1, 31):
-        term = term * (-(zs**2) / 4) / (j * (nu + j))
-        acc = acc + term
-    out[small] = acc
-    zl = z[~small]
-    if float(nu).is_integer():
-        m = int(nu)
-        jm1, jm = sc.j0(zl), sc.j1(zl)
-        for i in range(1, m):
-            jm1, jm = jm, (2 * i / zl) * jm - jm1
-        out[~small] = math.gamma(m + 1) * (2 / zl) ** m * jm
-    else:
-        n = int(nu - 0.5)
-        dfact = float(np.prod(np.arange(1, 2 * n + 2, 2)))
-        out[~small] = dfact * sc.spherical_jn(n, zl) / zl**n
-    return out
-
-
 def _transform(q: Callable, t: float, r: np.ndarray, N: int, mollify: float, breakpoints) -> np.ndarray:
-    """pdec.green.radial_inverse_fourier (same panels, cutoff and mollifier) with the fast Lambda above."""
-    if N <= 3:
-        return green.radial_inverse_fourier(q, t, r, N, mollify=mollify, breakpoints=breakpoints)
-    w = green._mollified(q, float(t), float(mollify))
-    kmax = green._cutoff(w, N)
-    nu = N / 2 - 1
-    out = np.empty_like(r)
-    order = np.argsort(r)
-    for start in range(0, len(r), 256):
-        idx = order[start:start + 256]
-        kk, ww = green._panels(kmax, float(r[idx].max()), breakpoints)
-        out[idx] = _lambda(nu, np.outer(r[idx], kk)) @ (w(kk) * kk ** (N - 1) * ww)
-    return out * green.sphere_area(N) / (2 * math.pi) ** N
+    """pdec.radial_transform.radial_inverse_fourier, with its fast Lambda in N > 3."""
+    return radial_transform.radial_inverse_fourier(q, t, r, N, mollify=mollify, breakpoints=breakpoints,
+                                                   bessel=radial_transform.fast_lambda if N > 3 else None)
 
 
 def _fine_grid(r_max: float, L: float, n: int) -> np.ndarray:
@@ -207,7 +166,7 @@ class _Source:
                 p = np.asarray(self.density(r, t), dtype=float)
             p = np.broadcast_to(p, r.shape).copy()
         else:
-            w = green._mollified(self.q, t, delta)
+            w = radial_transform.mollified(self.q, t, delta)
             _, k_fine = _k_scales(w, N)
             h = math.pi / (4.0 * k_fine)  # 8 points per period of the finest feature (cubic spline after)
             n_eval = int(min(max(math.ceil(r_max / h) + 1, 400), self.n_r))
@@ -220,7 +179,7 @@ class _Source:
             if not len(good):
                 raise ValueError(f"the kernel's density is not finite anywhere at t = {t}")
             p[bad] = np.interp(r[bad], r[good], p[good])
-        f = green.sphere_area(N) * r ** (N - 1) * p
+        f = radial_transform.sphere_area(N) * r ** (N - 1) * p
         wa, ra = (0.0, r_max) if self.atom is None else tuple(float(x) for x in self.atom(t))
         return {"t": t, "r": r, "f": f, "atom_mass": wa, "atom_r": ra, "L": L, "delta": delta, "r_max": r_max,
                 "n_eval": n_eval}
@@ -296,7 +255,7 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
     """Tabulate the radial law of a radial kernel in N dimensions; a JSON-serialisable dict.
 
     The kernel is given by ``q(k, t)`` (NumPy, normalised Fourier kernel; inverted numerically by
-    pdec.green.radial_inverse_fourier, mollified by a Gaussian of std mollify * L(t) for kernels that do
+    pdec.radial_transform.radial_inverse_fourier, mollified by a Gaussian of std mollify * L(t) for kernels that do
     not decay in k) or by ``density(r, t)`` (the N-dimensional density at radius r, a closed form) and
     optionally ``atom(t) -> (mass, radius)`` (a point mass of |x - y| at its outermost radius).
     ``scale``: the length scale L(t) (default 1/k_half, |q(k_half, t)| = 1/2); ``r_max``: the tabulated
@@ -336,7 +295,8 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
     src_fn = _Source(N, q, density, atom, scale, r_max, support, mollify, breakpoints, n_r, n_fine)
     done: dict[float, tuple[dict, dict]] = {}  # t -> (source, clipped row)
     grid = [float(x) for x in t_grid]
-    for _ in range(8 if refine is not None else 1):
+    rounds = 8 if refine is not None else 1
+    for round_ in range(rounds):
         for t in grid:
             if t not in done:
                 src = src_fn(t)
@@ -350,7 +310,7 @@ def radial_table(q: Callable | None, N: int, t_grid: Sequence[float], *, n_u: in
             for i in range(1, len(grid) - 1):
                 sub = {key: [table[key][j] for j in (i - 1, i + 1)] for key in ("log_t", "rho", "atom_mass", "atom_r")}
                 tab_error.append(_ks(sub, levels, *done[grid[i]]))
-        if refine is None:
+        if refine is None or round_ == rounds - 1:  # the last round adds no times it would not compute
             break
         # cells next to a usable node (clipped mass <= tol) whose leave-one-out error (~4x the midpoint
         # error) exceeds 4 refine: halve them

@@ -220,21 +220,6 @@ def test_load_npy_refuses_pickles_and_bad_shapes(tmp_path):
         rdata.load_npy(str(tmp_path / "n.npy"))
 
 
-def test_schedule_api_matches_the_generated_plan():
-    from pdec import emit, schedule
-    from pdec.compiler import compile_pde
-    from pdec.config import parse_config
-
-    compiled = compile_pde("phi_tt + lap(phi) - m**2*phi", params={"m": 1}, dim=2)
-    raw = rdata.load_dataset("moons", None, "train")
-    s, why = schedule.sigma_max_for(compiled.kernel, raw)
-    p = emit.plan(parse_config('pde: "phi_tt + lap(phi) - m**2*phi"\nparams: {m: 1}\ndata: {name: moons}'))
-    assert float(f"{s:.6g}") == p.sigma_max and why == p.sigma_max_why
-    sigmas, ts = schedule.time_grid(compiled.kernel, 5, s)
-    assert float(sigmas[0]) == pytest.approx(s) and float(ts[-1]) == 0.0
-    sig, t = schedule.train_sigmas(compiled.kernel, 64, torch.Generator().manual_seed(0))
-    assert torch.allclose(torch.as_tensor(compiled.kernel.sigma(t), dtype=torch.float64), sig, rtol=1e-8)
-
 
 # ---------------------------------------------------------------------------------------------- the cond seam
 

@@ -375,7 +375,7 @@ def test_speed_c_scales_radii():
     d2 = tb.dissipative_wave_table(EPS, 1, t_grid, c=2.5, check="none")
     assert np.allclose(d2["rho"], 2.5 * np.asarray(d1["rho"]), rtol=1e-9, atol=1e-12)
     assert np.allclose(d2["atom_r"], 2.5 * t_grid, rtol=1e-12)
-    assert np.allclose(d2["atom_mass"], d1["atom_mass"], rtol=1e-13, atol=0)
+    assert np.allclose(d2["atom_mass"], d1["atom_mass"], rtol=1e-14, atol=0)  # kept mass summed in another order
     assert tb.dissipative_wave_table(EPS, 1, t_grid, check="none") == d1  # deterministic (the emitter needs it)
 
 

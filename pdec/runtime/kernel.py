@@ -9,6 +9,12 @@ train D(x, t) on y_eff = x - u / a(t) (= y exactly for self-similar laws, else
 y + (1 - c/a)(x - y) with c = dS/dt / (2 S)); then v = a(t) (x - D) is the velocity and in sigma
 the ODE is EDM's dx/dsigma = (x - D) / sigma.
 
+Kernel kinds: a law names its kind (``law.kernel_kind``) and ``Kernel(law)`` returns an instance of the
+kind's class, registered with :func:`kernel_kind`: :class:`ScaleMixtureKernel` (xi ~ N(0, I), the laws
+of laws.py) and :class:`RadialKernel` (xi / |xi| uniform on the sphere, S_t = rho_t^2 the squared
+radius: the tabulated laws of radial.py). Every kind has the same API; a kind differs in the direction
+it draws and in the prior's scale error used to choose sigma_max (sampler.choose_sigma_max).
+
 Per-sample scalars are computed in float64; [B, ...] tensors stay in y's dtype and device.
 The random draws take ``generator`` (same generator state, same output).
 """
@@ -17,9 +23,23 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["Kernel"]
+__all__ = ["Kernel", "ScaleMixtureKernel", "RadialKernel", "KINDS", "kernel_kind"]
 
 _F64 = torch.float64
+
+#: kernel kinds by name (law.kernel_kind -> class)
+KINDS: dict = {}
+
+
+def kernel_kind(name: str):
+    """Class decorator: register a kernel kind under ``name`` (the value of a law's ``kernel_kind``)."""
+
+    def add(cls):
+        KINDS[name] = cls
+        cls.kind = name
+        return cls
+
+    return add
 
 
 def _per_sample(v, like):
@@ -38,7 +58,21 @@ def _t64(t, like):
 
 
 class Kernel:
-    """Perturbation kernel x = y + sqrt(S_t) xi built from a Law of S_t (laws.py)."""
+    """Perturbation kernel x = y + sqrt(S_t) xi built from a Law of S_t (laws.py, radial.py).
+
+    ``Kernel(law)`` is an instance of the kind the law names (``law.kernel_kind``, default
+    "scale_mixture"): the subclasses below differ only in :meth:`direction` and :meth:`prior_scale_error`.
+    """
+
+    kind = ""
+
+    def __new__(cls, law):
+        if cls is Kernel:
+            name = getattr(law, "kernel_kind", "scale_mixture")
+            if name not in KINDS:
+                raise ValueError(f"unknown kernel kind {name!r} of {law!r} (known: {', '.join(KINDS)})")
+            cls = KINDS[name]
+        return super().__new__(cls)
 
     def __init__(self, law):
         self.law = law
@@ -49,6 +83,20 @@ class Kernel:
     @property
     def self_similar(self) -> bool:
         return self.law.self_similar
+
+    @property
+    def median_ratio(self) -> float:
+        """median(S_t) / sigma(t)^2 (1 for a scale mixture)."""
+        return 1.0
+
+    def direction(self, xi):
+        """The direction xi of x - y = sqrt(S_t) xi from a standard normal draw (in place allowed)."""
+        raise NotImplementedError
+
+    def prior_scale_error(self, lam_max: float, S) -> float:
+        """lambda_max E[1/S_t] / 2 per coordinate, from draws S of S_t: how far the prior's scale is short of
+        the data's along its widest direction (sampler.choose_sigma_max)."""
+        raise NotImplementedError
 
     def sample_scale(self, t, generator=None):
         """S_t, shape [B], dtype of t."""
@@ -66,10 +114,7 @@ class Kernel:
         else:
             coef = dS / (2.0 * S)
         scale = torch.sqrt(S)
-        xi = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
-        if getattr(self.law, "radial", False):  # tabulated radial law (radial.py): x = y + rho xi/|xi|, S = rho^2
-            norm = torch.linalg.vector_norm(xi.reshape(xi.shape[0], -1), dim=1)
-            xi = xi / norm.reshape((-1,) + (1,) * (xi.dim() - 1))
+        xi = self.direction(torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device))
         x = torch.addcmul(y, xi, _per_sample(scale, y))
         u = xi.mul_(_per_sample(coef * scale, y))
         return x, u
@@ -95,3 +140,32 @@ class Kernel:
         """v = a(t) (x - D(x, t))."""
         a = _per_sample(self.law._dlog_sigma_dt64(_t64(t, x)), x)
         return a * (x - D)
+
+
+@kernel_kind("scale_mixture")
+class ScaleMixtureKernel(Kernel):
+    """A Gaussian scale mixture: x = y + sqrt(S_t) xi, xi ~ N(0, I) (laws.py)."""
+
+    def direction(self, xi):
+        return xi
+
+    def prior_scale_error(self, lam_max: float, S) -> float:
+        return 0.5 * lam_max * float((1.0 / S).mean())
+
+
+@kernel_kind("radial")
+class RadialKernel(Kernel):
+    """A radial law (radial.py): x = y + rho_t xi/|xi|, xi/|xi| uniform on the sphere of R^N, S_t = rho_t^2."""
+
+    @property
+    def median_ratio(self) -> float:
+        return self.law.chi2_median
+
+    def direction(self, xi):
+        norm = torch.linalg.vector_norm(xi.reshape(xi.shape[0], -1), dim=1)
+        return xi / norm.reshape((-1,) + (1,) * (xi.dim() - 1))
+
+    def prior_scale_error(self, lam_max: float, S) -> float:
+        # S = rho^2 is the whole squared radius; the Gaussian with the same E[rho^2] has per-coordinate
+        # variance E[rho^2]/N (E[N/rho^2] itself diverges in N = 2 even for a Gaussian kernel)
+        return 0.5 * lam_max * self.law.N / float(S.mean())

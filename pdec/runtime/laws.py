@@ -433,6 +433,8 @@ class Law:
     ``sigma(t)``, ``sigma_inv(sigma)``, ``dlog_sigma_dt(t)``, ``self_similar``.
     """
 
+    #: the kind of kernel this law drives (kernel.py: KINDS): x = y + sqrt(S_t) xi, xi ~ N(0, I)
+    kernel_kind: str = "scale_mixture"
     #: S_t = t**exponent * S_1 when self_similar
     self_similar: bool = False
     exponent: float | None = None

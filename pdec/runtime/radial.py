@@ -9,7 +9,7 @@ In low dimension N a radial kernel q_t(x - y) is sampled through its radial law,
 with U uniform and fixed per path (the quantile coupling), so the conditional velocity is
 u = (d rho_t / dt) / rho_t (x - y). :class:`Tabulated` has the interface of the laws of S_t in
 laws.py with S_t = rho_t^2 (so the Kernel's coefficient dS/(2 S) = (d rho/dt) / rho) and
-``radial = True``, which tells the Kernel to normalise xi per sample.
+``kernel_kind = "radial"``: ``Kernel(law)`` is then a RadialKernel, which normalises xi per sample.
 
 The table (built at compile time by pdec.tabulate) holds, on a grid t_0 < ... < t_{n-1}:
 
@@ -84,6 +84,8 @@ class Tabulated(Law):
 
     self_similar = False
     exponent = None
+    #: the kernel kind (kernel.py: RadialKernel, x = y + rho xi/|xi|); ``radial`` is kept for older callers
+    kernel_kind = "radial"
     radial = True
 
     def __init__(self, N, log_t, u, rho, atom_mass=None, atom_r=None, info=None):

@@ -122,11 +122,7 @@ def _prior_error(kernel, lam_max: float, t: float, n_mc: int, seed: int) -> floa
     g = torch.Generator().manual_seed(seed)
     tt = torch.full((n_mc,), float(t), dtype=torch.float64)
     S = torch.as_tensor(kernel.sample_scale(tt, generator=g), dtype=torch.float64)
-    if getattr(kernel.law, "radial", False):
-        # S = rho^2 is the whole squared radius; the Gaussian with the same E[rho^2] has per-coordinate
-        # variance E[rho^2]/N (E[N/rho^2] itself diverges in N = 2 even for a Gaussian kernel)
-        return 0.5 * lam_max * kernel.law.N / float(S.mean())
-    return 0.5 * lam_max * float((1.0 / S).mean())
+    return kernel.prior_scale_error(lam_max, S)  # the kernel's kind: per coordinate, scale mixture or radial
 
 
 def choose_sigma_max(kernel, lam_max: float, tol: float = PRIOR_TOL, sigma_cap: float | None = None,
