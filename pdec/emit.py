@@ -352,7 +352,7 @@ def _config_json(p: Plan) -> dict:
     d = p.config.to_dict()
     d[MARKER] = f"pdec {__version__}"
     d["resolved"] = {
-        "pde": p.pde_text, "verdict": p.verdict, "law": p.law_source, "shape": list(p.shape),
+        "package": p.name, "pde": p.pde_text, "verdict": p.verdict, "law": p.law_source, "shape": list(p.shape),
         "sigma_max": p.sigma_max, "sigma_max_why": p.sigma_max_why, "t_max_bound": p.t_max_bound,
         "t_min": p.t_min, "sigma_min": p.sigma_min,
         "warnings": list(p.warnings),
