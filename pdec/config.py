@@ -9,7 +9,7 @@ Keys (a contract; DESIGN.md section 7 and issue 4)::
                                                # or {path: file.npy} of shape [n, ...]
     model: {kind: mlp, width: 256, depth: 4}   # or {kind: unet, channels: 64} (image-shaped data)
     train: {steps: 4000, batch: 256, lr: 1e-3, ema: 0.999, seed: 0}
-    sample: {steps: 18, solver: heun}          # heun or euler; optional sigma_max (a number or auto)
+    sample: {steps: 18, solver: heun}          # heun, euler, dpmpp_2m, dpmpp_3m, ipndm; sigma_max: a number or auto
                                                # and prior_tol (the sigma_max rule's tolerance)
 
 Safety: the text is bounded (64 KiB) before it is parsed, YAML aliases are counted (at most 8),
@@ -32,6 +32,7 @@ import yaml
 
 from .errors import ConfigError
 from .runtime.data import BUILTIN_SETS
+from .runtime.sampler import SOLVERS as SOLVER_REGISTRY
 
 MAX_TEXT = 64 * 1024
 MAX_ALIASES = 8
@@ -42,7 +43,7 @@ IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}\Z")
 FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 MODEL_KINDS = ("mlp", "unet")
-SOLVERS = ("heun", "euler")
+SOLVERS = tuple(SOLVER_REGISTRY)  # the runtime registry's names: heun, euler, dpmpp_2m, dpmpp_3m, ipndm
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def sample_heun(denoiser, x: torch.Tensor, sigmas: torch.Tensor, cond=None) -> t
 def _combine(ms, ws) -> torch.Tensor:
     """sum_j ws[j] ms[j] (tensors, Python float weights)."""
     out = ms[0] * ws[0]
-    for m, w in zip(ms[1:], ws[1:]):
+    for m, w in zip(ms[1:], ws[1:], strict=True):
         out = out.add(m, alpha=w)
     return out
 
@@ -146,10 +146,10 @@ def _dpmpp_weights(sig, i: int, order: int, d2_scale: float = 1.0) -> list[float
     b = d2_scale * 2.0 * (0.5 * h * h - h + one_r) / (h * h) / one_r  # (h^2/2 - h + 1 - r) 2/h^2, per (1 - r)
     d10 = [1.0 / r0, -1.0 / r0, 0.0]
     d11 = [0.0, 1.0 / r1, -1.0 / r1]
-    diff = [p - q for p, q in zip(d10, d11)]
-    d1 = [p + r0 / (r0 + r1) * q for p, q in zip(d10, diff)]
+    diff = [p - q for p, q in zip(d10, d11, strict=True)]
+    d1 = [p + r0 / (r0 + r1) * q for p, q in zip(d10, diff, strict=True)]
     d2 = [q / (r0 + r1) for q in diff]
-    return [float(j == 0) + a * p + b * q for j, (p, q) in enumerate(zip(d1, d2))]
+    return [float(j == 0) + a * p + b * q for j, (p, q) in enumerate(zip(d1, d2, strict=True))]
 
 
 def _dpmpp_multistep(denoiser, x: torch.Tensor, sigmas: torch.Tensor, cond, order: int,
@@ -312,7 +312,7 @@ def choose_grid(denoiser, kernel, x_pilot: torch.Tensor, steps: int, solver: str
     rho = rhos[best]
     sigmas = edm_sigmas(steps, sigma_min, sigma_max, rho, device=device)
     name = "log-linear (rho = inf)" if math.isinf(rho) else f"rho = {rho:g}"
-    table = ", ".join(f"{'inf' if math.isinf(r) else f'{r:g}'}: {e:.3g}" for r, e in zip(rhos, errs))
+    table = ", ".join(f"{'inf' if math.isinf(r) else f'{r:g}'}: {e:.3g}" for r, e in zip(rhos, errs, strict=True))
     why = (f"grid {name} for {solver} with {steps} steps (NFE {nfe(steps, solver)}): the smallest pilot error "
            f"RMS|x - x_ref| over {x_pilot.shape[0]} prior draws against a {ref_steps}-step Heun solve "
            f"(x_ref RMS {_rms(x_ref):.3g}); by rho {table}")
