@@ -295,8 +295,9 @@ def choose_grid(denoiser, kernel, x_pilot: torch.Tensor, steps: int, solver: str
     x_pilot: prior draws at sigma_max (a few hundred suffice). The global error of each candidate is
     e(rho) = RMS |x_rho - x_ref| over the pilot batch (normalised units), x_ref the Heun solve with
     ``ref_steps`` steps on the rho = 7 grid, with the same denoiser (the trained network: the error
-    is the solver's on this kernel and these data). The smallest e wins; ties go to the earlier rho,
-    so the choice is deterministic for a deterministic denoiser. Costs (len(rhos) nfe(steps, solver)
+    is the solver's on this kernel and these data). The smallest e wins; ties (all grids coincide when
+    steps <= 2) go to EDM's rho = 7, then to the earlier rho: the choice is deterministic for a
+    deterministic denoiser. Costs (len(rhos) nfe(steps, solver)
     + 2 ref_steps - 1) evaluations on the pilot batch. ``kernel`` (optional) names t_max in the reason.
     """
     solver_spec(solver)
@@ -308,7 +309,7 @@ def choose_grid(denoiser, kernel, x_pilot: torch.Tensor, steps: int, solver: str
             sig = edm_sigmas(steps, sigma_min, sigma_max, rho, device=device)
             x = solve(denoiser, x_pilot, sig, solver, cond)
             errs.append(_rms(x - x_ref) if bool(torch.isfinite(x).all()) else math.inf)
-    best = min(range(len(rhos)), key=lambda j: (errs[j], j))
+    best = min(range(len(rhos)), key=lambda j: (errs[j], rhos[j] != RHO, j))  # ties (steps <= 2): EDM's rho
     rho = rhos[best]
     sigmas = edm_sigmas(steps, sigma_min, sigma_max, rho, device=device)
     name = "log-linear (rho = inf)" if math.isinf(rho) else f"rho = {rho:g}"
