@@ -1,4 +1,4 @@
-"""The sampler: EDM's sigma grid, the prior x_T = mean + sqrt(S_T) xi, Euler and Heun in sigma.
+"""The sampler: EDM's sigma grid, the prior x_T = mean + sqrt(S_T) xi, and the ODE solvers (``SOLVERS``).
 
 Imports only torch and math: this file is copied verbatim into every emitted package.
 
@@ -10,6 +10,14 @@ every kernel is, in sigma = sigma(t),
 so one sampler serves every PDE. Grid: sigma_i = (smax^(1/rho) + i/(n-1) (smin^(1/rho) -
 smax^(1/rho)))^rho for i < n, then sigma_n = 0; Heun's method costs NFE = 2n - 1 (the last step,
 to sigma = 0, is Euler). The grid is float64; the network runs in its own dtype.
+
+Solvers (``SOLVERS``: name -> SolverSpec(fn, nfe rule, order, doc); ``solve`` and ``nfe`` dispatch
+through it), all on dx/d ln sigma = x - D, one signature fn(denoiser, x, sigmas, cond=None):
+euler (= DPM-Solver++(1)), heun (EDM's Algorithm 1), dpmpp_2m and dpmpp_3m (DPM-Solver++ multistep in
+data prediction, lambda = -ln sigma; 2M is diffusers' EDMDPMSolverMultistepScheduler, 3M uses the
+exact phi_3 where diffusers halves it), ipndm (variable-step Adams-Bashforth in sigma, order 4).
+Multistep solvers cost one evaluation per step. :func:`choose_grid` picks rho of EDM's grid family
+(rho = inf: log-linear) for a denoiser, solver and step count from a pilot batch.
 
 sigma_max rule (:func:`choose_sigma_max`): at t_max the marginal q_T * p_data differs from the prior
 q_T (data mean aside). Along the data's widest direction (covariance eigenvalue lambda_max), a
