@@ -10,7 +10,7 @@ Keys (a contract; DESIGN.md section 7 and issue 4)::
                                                # or {path: file.npy} of shape [n, ...]
     model: {kind: mlp, width: 256, depth: 4}   # or {kind: unet, channels: 64} (image-shaped data)
     train: {steps: 4000, batch: 256, lr: 1e-3, ema: 0.999, seed: 0}
-    sample: {steps: 18, solver: heun}          # heun or euler; optional sigma_max (a number or auto)
+    sample: {steps: 18, solver: heun}          # heun, euler, dpmpp_2m, dpmpp_3m, ipndm; sigma_max: a number or auto
                                                # and prior_tol (the sigma_max rule's tolerance)
 
 Every key, its type, default, bounds and meaning is declared once, in :data:`SCHEMA`.
@@ -36,6 +36,7 @@ import yaml
 
 from .errors import ConfigError
 from .runtime.data import BUILTIN_SETS
+from .runtime.sampler import SOLVERS as SOLVER_REGISTRY
 
 MAX_TEXT = 64 * 1024
 MAX_ALIASES = 8
@@ -46,7 +47,7 @@ IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}\Z")
 FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 MODEL_KINDS = ("mlp", "unet")
-SOLVERS = ("heun", "euler")
+SOLVERS = tuple(SOLVER_REGISTRY)  # the runtime registry's names: heun, euler, dpmpp_2m, dpmpp_3m, ipndm
 #: package names that would shadow a module the package or its user imports, or its own entry files
 RESERVED_NAMES = frozenset({"torch", "numpy", "tqdm", "pytest", "matplotlib", "pdec", "train", "sample", "tests",
                             "runtime", "conftest"} | set(getattr(sys, "stdlib_module_names", ())))
@@ -118,7 +119,7 @@ SCHEMA: tuple[Field, ...] = (
     Field("train", "ema", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, doc="EMA decay of the weights"),
     Field("train", "seed", "int", 0, lo=0, hi=2**31 - 1, doc="random seed"),
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
-    Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (heun: NFE = 2 steps - 1)"),
+    Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (runtime/sampler.py SOLVERS; heun: NFE = 2 steps - 1)"),
     Field("sample", "sigma_max", "float_or_auto", None, lo=0.002, hi=1e6, lo_open=True,
           doc="the prior's sigma (auto: the data-and-kernel rule)", default_doc="auto"),
     Field("sample", "prior_tol", "float", 0.01, lo=0.0, hi=0.5, lo_open=True,

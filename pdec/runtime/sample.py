@@ -55,8 +55,6 @@ class Sampler:
         sigmas, _ = self.time_grid(steps, sigma_max, device=device)
         x = self.prior(n, generator=generator, sigma_max=sigma_max, device=device)
         solver = self.solver if solver is None else solver
-        if cond is None:
-            return _sampler.solve(net, x, sigmas, solver)
         return _sampler.solve(net, x, sigmas, solver, cond=cond)
 
     def choose_sigma_max(self, x, tol=None):
@@ -106,7 +104,7 @@ def parse_args(sampler: Sampler, ckpt: str, argv=None):
     p.add_argument("--out", default="samples.npy", help="output .npy (default %(default)s)")
     p.add_argument("--plot", default=None, help="also write a PNG here (needs matplotlib)")
     p.add_argument("--steps", type=int, default=sampler.steps, help="sigma grid steps (default %(default)s)")
-    p.add_argument("--solver", choices=tuple(getattr(_sampler, "SOLVERS", ("heun", "euler"))), default=sampler.solver)
+    p.add_argument("--solver", choices=tuple(_sampler.SOLVERS), default=sampler.solver)
     p.add_argument("--sigma-max", default=None,
                    help="a number, or 'auto' to rerun the data-and-kernel rule (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
