@@ -119,7 +119,7 @@ SCHEMA: tuple[Field, ...] = (
     Field("train", "ema", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, doc="EMA decay of the weights"),
     Field("train", "seed", "int", 0, lo=0, hi=2**31 - 1, doc="random seed"),
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
-    Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (runtime/sampler.py SOLVERS; heun: NFE = 2 steps - 1)"),
+    Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (runtime/sampler.py SOLVERS)"),
     Field("sample", "sigma_max", "float_or_auto", None, lo=0.002, hi=1e6, lo_open=True,
           doc="the prior's sigma (auto: the data-and-kernel rule)", default_doc="auto"),
     Field("sample", "prior_tol", "float", 0.01, lo=0.0, hi=0.5, lo_open=True,
