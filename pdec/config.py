@@ -120,6 +120,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("train", "seed", "int", 0, lo=0, hi=2**31 - 1, doc="random seed"),
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
     Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (runtime/sampler.py SOLVERS)"),
+    Field("sample", "grid", "choice", "edm", choices=("edm", "auto"),
+          doc="the sigma grid: edm (EDM's rho = 7) or auto (runtime/sampler.py choose_grid with the trained network)"),
     Field("sample", "sigma_max", "float_or_auto", None, lo=0.002, hi=1e6, lo_open=True,
           doc="the prior's sigma (auto: the data-and-kernel rule)", default_doc="auto"),
     Field("sample", "prior_tol", "float", 0.01, lo=0.0, hi=0.5, lo_open=True,
@@ -185,6 +187,7 @@ class SampleConfig:
 
     steps: int = _defaults("sample")["steps"]
     solver: str = _defaults("sample")["solver"]
+    grid: str = _defaults("sample")["grid"]
     sigma_max: float | None = _defaults("sample")["sigma_max"]
     prior_tol: float = _defaults("sample")["prior_tol"]
 

@@ -273,3 +273,37 @@ def test_choose_grid_beats_edm_rho_7_on_fresh_draws_and_is_deterministic(solver,
         return float((rs.solve(D, fresh, grid, solver) - exact).norm())
 
     assert err(sig) <= 1.02 * err(rs.edm_sigmas(steps, smin, smax, 7.0))
+
+
+class _ExactNet(torch.nn.Module):
+    """The exact Gaussian-data denoiser as a module (Sampler.sample finds the device from its parameters)."""
+
+    def __init__(self, s_data):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+        self.D = _gaussian_denoiser(s_data)
+
+    def forward(self, x, sigma):
+        return self.D(x, sigma)
+
+
+def test_sampler_grid_auto_is_choose_grids_grid_and_edm_is_unchanged():
+    """Sampler(grid="auto") samples on choose_grid's grid (pilot prior draws, fixed seed), grid="edm" on rho = 7."""
+    from pdec.runtime.laws import Deterministic
+    from pdec.runtime.sample import GRID_PILOT, GRID_PILOT_SEED, Sampler
+
+    kern, net = Kernel(Deterministic(a=1.0)), _ExactNet(0.5)
+    auto = Sampler(kern, (2,), 10.0, steps=5, solver="dpmpp_2m", grid="auto")
+    sig, why = auto.sigmas_for(net)
+    pilot = auto.prior(GRID_PILOT, generator=torch.Generator().manual_seed(GRID_PILOT_SEED))
+    ref, why_ref = rs.choose_grid(net, kern, pilot, 5, "dpmpp_2m", auto.sigma_min, 10.0)
+    assert torch.equal(sig, ref) and why == why_ref
+    assert not torch.equal(sig, rs.edm_sigmas(5, auto.sigma_min, 10.0, 7.0))  # the Gaussian case prefers another rho
+    x_auto = auto.sample(net, 64, generator=torch.Generator().manual_seed(3))
+    x0 = auto.prior(64, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(x_auto, rs.solve(net, x0, ref, "dpmpp_2m"))
+    edm = Sampler(kern, (2,), 10.0, steps=5, solver="dpmpp_2m")
+    sig_edm, _ = edm.sigmas_for(net)
+    assert torch.equal(sig_edm, rs.edm_sigmas(5, edm.sigma_min, 10.0, 7.0))
+    with pytest.raises(ValueError, match="grid"):
+        edm.sigmas_for(net, grid="karras")

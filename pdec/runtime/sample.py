@@ -21,6 +21,10 @@ import torch
 
 from . import sampler as _sampler
 
+#: prior draws and their seed for grid = auto (choose_grid)
+GRID_PILOT = 256
+GRID_PILOT_SEED = 1234
+
 
 @dataclass(frozen=True)
 class Sampler:
@@ -33,6 +37,7 @@ class Sampler:
     rho: float = _sampler.RHO
     steps: int = 18
     solver: str = "heun"
+    grid: str = "edm"  # or "auto": sampler.choose_grid on a pilot batch with the network
     prior_tol: float = _sampler.PRIOR_TOL
     sigma_cap: float | None = None
 
@@ -48,13 +53,34 @@ class Sampler:
         t_max = float(self.kernel.sigma_inv(torch.tensor(s, dtype=torch.float64)))
         return _sampler.prior(self.kernel, n, self.shape, t_max, generator=generator, device=device)
 
-    @torch.no_grad()
-    def sample(self, net, n, steps=None, solver=None, generator=None, sigma_max=None, cond=None):
-        """n samples (normalised units) from the denoiser net(x, sigma[, cond=cond]), on net's device."""
-        device = next(net.parameters()).device
-        sigmas, _ = self.time_grid(steps, sigma_max, device=device)
-        x = self.prior(n, generator=generator, sigma_max=sigma_max, device=device)
+    def sigmas_for(self, net, steps=None, solver=None, sigma_max=None, grid=None, cond=None, device=None):
+        """(sigmas, why): the sampling grid. ``grid`` edm: EDM's rho grid; auto: choose_grid's member of the rho
+        family on GRID_PILOT prior draws (a fixed seed, so the choice is deterministic) with this network."""
+        steps = self.steps if steps is None else steps
         solver = self.solver if solver is None else solver
+        grid = self.grid if grid is None else grid
+        if grid == "edm":
+            sigmas, _ = self.time_grid(steps, sigma_max, device=device)
+            return sigmas, f"grid: EDM's rho = {self.rho:g}"
+        if grid != "auto":
+            raise ValueError(f"grid must be 'edm' or 'auto', got {grid!r}")
+        s_max = self.sigma_max if sigma_max is None else sigma_max
+        g = torch.Generator(device=device).manual_seed(GRID_PILOT_SEED)
+        pilot = self.prior(GRID_PILOT, generator=g, sigma_max=s_max, device=device)
+        if cond is not None:  # the pilot batch carries the condition of the first rows
+            cond = cond[:1].expand(GRID_PILOT) if cond.dim() else cond
+        return _sampler.choose_grid(net, self.kernel, pilot, steps, solver, self.sigma_min, s_max, cond=cond)
+
+    @torch.no_grad()
+    def sample(self, net, n, steps=None, solver=None, generator=None, sigma_max=None, cond=None, sigmas=None):
+        """n samples (normalised units) from the denoiser net(x, sigma[, cond=cond]), on net's device.
+
+        ``sigmas``: a grid from :meth:`sigmas_for` (default: that of ``self.grid``)."""
+        device = next(net.parameters()).device
+        solver = self.solver if solver is None else solver
+        if sigmas is None:
+            sigmas, _ = self.sigmas_for(net, steps, solver, sigma_max, cond=cond, device=device)
+        x = self.prior(n, generator=generator, sigma_max=sigma_max, device=device)
         return _sampler.solve(net, x, sigmas, solver, cond=cond)
 
     def choose_sigma_max(self, x, tol=None):
@@ -105,6 +131,8 @@ def parse_args(sampler: Sampler, ckpt: str, argv=None):
     p.add_argument("--plot", default=None, help="also write a PNG here (needs matplotlib)")
     p.add_argument("--steps", type=int, default=sampler.steps, help="sigma grid steps (default %(default)s)")
     p.add_argument("--solver", choices=tuple(_sampler.SOLVERS), default=sampler.solver)
+    p.add_argument("--grid", choices=("edm", "auto"), default=sampler.grid,
+                   help="sigma grid: EDM's rho grid, or auto: chosen on a pilot batch (default %(default)s)")
     p.add_argument("--sigma-max", default=None,
                    help="a number, or 'auto' to rerun the data-and-kernel rule (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
@@ -132,19 +160,23 @@ def main(sampler: Sampler, build, load, denormalise, ckpt: str, argv=None):
         print(why, file=sys.stderr)
     else:
         sigma_max = float(args.sigma_max)
-    g = torch.Generator(device=device).manual_seed(args.seed)
     t0 = time.time()
+    sigmas, why = sampler.sigmas_for(net, args.steps, args.solver, sigma_max, args.grid, device=device)
+    if args.grid == "auto":
+        print(why, file=sys.stderr)
+    g = torch.Generator(device=device).manual_seed(args.seed)
     parts = []
     for start in range(0, args.n, args.batch):
         b = min(args.batch, args.n - start)
         parts.append(sampler.sample(net, b, steps=args.steps, solver=args.solver, generator=g,
-                                    sigma_max=sigma_max).cpu())
+                                    sigma_max=sigma_max, sigmas=sigmas).cpu())
     x = torch.cat(parts).numpy() if parts else np.zeros((0, *ck["shape"]), dtype=np.float32)
     x = denormalise(x, ck["mean"].cpu().numpy(), ck["scale"]).astype(np.float32)
     bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).sum())
     np.save(args.out, x)
-    print(f"{args.n} samples ({args.solver}, {args.steps} steps, NFE {_sampler.nfe(args.steps, args.solver)}, "
-          f"sigma_max {sigma_max:.4g}) in {time.time() - t0:.1f} s -> {args.out}", file=sys.stderr)
+    print(f"{args.n} samples ({args.solver}, {args.grid} grid, {args.steps} steps, "
+          f"NFE {_sampler.nfe(args.steps, args.solver)}, sigma_max {sigma_max:.4g}) "
+          f"in {time.time() - t0:.1f} s -> {args.out}", file=sys.stderr)
     if args.plot:
         if plot(x, args.plot):
             print(f"plot -> {args.plot}", file=sys.stderr)
