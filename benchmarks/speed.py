@@ -43,12 +43,12 @@ TARGETS = (1.1, 2.0)
 EXAMPLES = ("diffusion.yaml", "pfgmpp.yaml", "yukawa.yaml", "yukawa_d.yaml", "digits.yaml")
 
 _OVERHEAD_CODE = r"""
-import json, os, statistics, sys, time
-sys.path.insert(0, os.getcwd())
+import importlib, json, os, statistics, sys, time
+sys.path.insert(0, os.getcwd())  # the package's folder: its package (named after the example) imports from here
 import torch
 torch.set_num_threads(1)
-import model, sampler
-n, repeats = int(sys.argv[1]), int(sys.argv[2])
+n, repeats, name = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+model, sampler = (importlib.import_module(f"{name}.{m}") for m in ("model", "sampler"))
 net = model.build().eval()
 calls = [0]
 inner = net.forward
@@ -155,8 +155,8 @@ def emitted_overhead(args, rows):
             unet = "unet" in cfg.read_text()  # a U-Net on the CPU: a smaller batch keeps this part short
             for n in ([min(n_list)] if unet else n_list):
                 n = min(n, 256) if unet else n
-                res = subprocess.run([sys.executable, "-c", _OVERHEAD_CODE, str(n), str(repeats)], cwd=pkg,
-                                     capture_output=True, text=True)
+                res = subprocess.run([sys.executable, "-c", _OVERHEAD_CODE, str(n), str(repeats), Path(ex).stem],
+                                     cwd=pkg, capture_output=True, text=True)
                 if res.returncode != 0:
                     lines.append(f"| {ex} | {gen:.2f} | {n} | failed: {_tail(res.stderr)} | | | |")
                     continue
