@@ -373,13 +373,14 @@ def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
     cfg = diffusion_plan.config
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1234, batch=77, lr=0.0042, ema=0.98,
                                                              seed=5),
-                              sample=dataclasses.replace(cfg.sample, steps=9, solver="euler", grid="auto", prior_tol=0.03))
+                              sample=dataclasses.replace(cfg.sample, steps=9, solver="euler", grid="auto",
+                                                         prior_tol=0.03))
     files = emit.render(dataclasses.replace(diffusion_plan, config=cfg))
     text = "\n".join(blob.decode() for name, blob in files.items() if name.startswith("model/") and
                      name.endswith(".py") and "/runtime/" not in name)
     constants = {"steps": {"train": "STEPS", "sample": "STEPS"}, "batch": "BATCH", "lr": "LR", "ema": "EMA",
-                 "seed": "SEED", "solver": "SOLVER", "grid": "GRID", "prior_tol": "PRIOR_TOL", "kind": "KIND", "width": "WIDTH",
-                 "depth": "DEPTH", "channels": "CHANNELS"}
+                 "seed": "SEED", "solver": "SOLVER", "grid": "GRID", "prior_tol": "PRIOR_TOL", "kind": "KIND",
+                 "width": "WIDTH", "depth": "DEPTH", "channels": "CHANNELS"}
     for f in SCHEMA:
         if f.section in ("model", "train", "sample") and f.key != "sigma_max":
             c = constants[f.key]
