@@ -157,3 +157,20 @@ def test_import_order_follows_the_pipeline():
     assert "radial_transform" in _imports("kernel") and "radial_transform" in _imports("tabulate")
     assert _imports("radial_transform") == set()
     assert "green" not in _imports("laws/base") | _imports("laws/power") | _imports("laws/screened")
+
+
+def test_a_given_table_prints_as_a_table_and_a_law_as_its_call():
+    import json
+
+    import numpy as np
+
+    from pdec.tabulate import radial_table
+
+    table = Tabulated.from_dict(radial_table(lambda kk, tt: np.exp(-kk**2 * tt), 2, np.geomspace(0.01, 1.0, 4),
+                                             n_u=17, check="none"))
+    code = laws.get("Deterministic").spec(1).code(table)
+    assert code.table and code.imports == (("radial", "Tabulated"),) and code.files[0][0] == "law_table.json"
+    assert json.loads(code.files[0][1]) == json.loads(json.dumps(table.to_dict(), sort_keys=True))
+    det = laws.get("Deterministic").spec(sp.Rational(1, 3))
+    code = det.code(det.build())
+    assert code == laws.LawCode("Deterministic(a=0.3333333333333333)", (("laws", "Deterministic"),))

@@ -106,8 +106,12 @@ class LawSpec:
         return self.law.build(self)
 
     def code(self, runtime_law) -> LawCode:
-        """How the emitted package builds this law (``runtime_law``: :meth:`build`'s result)."""
-        return self.law.code(self, runtime_law)
+        """How the emitted package builds ``runtime_law`` (:meth:`build`'s result, or a runtime law given
+        directly, e.g. a table computed elsewhere: then the registered law of its runtime class prints it)."""
+        law = self.law
+        if not isinstance(runtime_law, law.runtime()):
+            law = next((c for c in laws() if c.code_from_object and isinstance(runtime_law, c.runtime())), law)
+        return law.code(self, runtime_law)
 
     def __str__(self) -> str:
         return self.law.text(self)
@@ -231,6 +235,8 @@ class Law:
     runtime_class: ClassVar[type | None] = None
     runtime_header: ClassVar[str] = "import torch\n\nfrom .laws import Law\n"
     priority: ClassVar[int] = 0
+    #: :meth:`code` reads only the runtime object (a table), so it can print any runtime law of its class
+    code_from_object: ClassVar[bool] = False
     #: the closed forms (classmethods in subclasses that have them): fourier(params) and real(params, N)
     fourier: ClassVar[Callable[..., sp.Expr | None] | None] = None
     real: ClassVar[Callable[..., sp.Expr | None] | None] = None

@@ -30,6 +30,7 @@ class Tabulated(Law):
 
     name = "Tabulated"
     runtime_module = "radial"
+    code_from_object = True
 
     @classmethod
     def from_operator(cls, op: Operator) -> LawSpec | None:
