@@ -168,7 +168,7 @@ def check_labels(y, n_rows: int, classes: int | None = None, what: str = "labels
     if np.issubdtype(y.dtype, np.floating):
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if bad.size:
-            raise ValueError(f"{what}: labels must be integers, got {y[bad[0]]!r} at row {int(bad[0])}")
+            raise ValueError(f"{what}: labels must be integers, got {y[bad[0]].item()!r} at row {int(bad[0])}")
     elif not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{what}: labels must be integers, got dtype {y.dtype}")
     if y.size == 0:
@@ -202,7 +202,8 @@ def load_labels(name: str | None, path: str | None, split: str = "train", n_toy:
         y, _ = check_labels(y, y.shape[0] if y.ndim else 0, LABELLED_SETS["digits"], what=str(path))
         train, test = split_train_test(y, DIGITS_N_TRAIN, DIGITS_SPLIT_SEED)
         return (train if split == "train" else test), LABELLED_SETS["digits"]
-    return check_labels(y, y.shape[0] if y.ndim else 0, classes, what=str(path))
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return check_labels(y, y.shape[0] if y.ndim else 0, classes, what=name)
 
 
 def normalisation(x: np.ndarray, sigma_data: float = SIGMA_DATA) -> tuple[np.ndarray, float]:
