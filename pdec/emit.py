@@ -421,6 +421,7 @@ def _context(p: Plan) -> dict:
         "labels_path_repr": _r(labels_path),
         "labels_doc": labels_doc,
         "classes_text": "" if p.classes is None else str(p.classes),
+        "label_max_text": "" if p.classes is None else str(p.classes - 1),
         **_schema_values(c),
         "pde_doc": doc_safe(p.pde_text),
         "pde_text": doc_safe(p.pde_text, 2000),
