@@ -17,7 +17,7 @@ Scores (benchmarks/metrics.py's fixed digits classifier, the one quality.md uses
 - unconditional: the same networks without a label (the null label), FD against all held-out digits.
 
     python benchmarks/conditional.py                  # 3 seeds, 4000 steps, 500 samples per class
-    python benchmarks/conditional.py --quick          # 1 seed, 1500 steps, 200 per class
+    python benchmarks/conditional.py --quick          # 1 seed, 1500 steps, 100 per class
     python benchmarks/conditional.py --smoke --out /tmp/c   # CI: a tiny end-to-end run
 """
 
@@ -59,7 +59,7 @@ def settings(args) -> dict:
     s = {"seeds": [0, 1, 2], "steps": 4000, "n": 500, "channels": 32, "batch": 128, "lr": 1e-3, "ema": 0.999,
          "nfes": list(NFES), "guidance": list(GUIDANCE), "models": list(MODELS)}
     if args.quick:
-        s.update(seeds=[0], steps=1500, n=200)
+        s.update(seeds=[0], steps=1500, n=100)
     if args.smoke:
         s.update(seeds=[0], steps=20, n=20, channels=8, nfes=[11], guidance=[1.0, 2.0], models=["diffusion"])
     if args.seeds:
@@ -118,14 +118,15 @@ def train_model(spec, ds, s, seed, cache):
 
 
 @torch.no_grad()
-def draw(net, kernel, sigma_max, labels, nfe, w, seed, ds):
-    """Samples (data units, [n, 64]) for the labels (None: unconditional), checked against the NFE."""
+def draw(net, kernel, sigma_max, labels, nfe, w, seed, ds, n_unconditional=0):
+    """Samples (data units, [n, 64]) for the labels (None: 10 n_unconditional without a label), checked against
+    the NFE."""
     steps, solver = C.steps_for(nfe)
     counter = _Count(net)
     D = rprecond.Precond(counter, math.prod(SHAPE), rdata.SIGMA_DATA).eval()
     if labels is not None and w != 1.0:
         D = Guided(D, w, null=CLASSES)
-    n = len(labels) if labels is not None else 2000
+    n = len(labels) if labels is not None else CLASSES * n_unconditional
     g = torch.Generator().manual_seed(20_000 + seed)
     x = Sampler(kernel, SHAPE, sigma_max).sample(D, n, steps, solver, generator=g, cond=labels)
     if counter.calls != nfe:
@@ -167,7 +168,7 @@ def run(args) -> Path:
                                  "fd_mean": float(np.mean(fd)), "fd": fd, "train_s": train_s})
                     print(f"{name} seed {seed} NFE {nfe} W {w:g}: accuracy {acc:.3f}, mean class FD "
                           f"{np.mean(fd):.2f}", flush=True)
-                x = draw(net, kernel, sigma_max, None, nfe, 1.0, seed, ds)
+                x = draw(net, kernel, sigma_max, None, nfe, 1.0, seed, ds, n_unconditional=s["n"])
                 rows.append({"model": name, "seed": seed, "nfe": nfe, "guidance": None,
                              "fd_all": M.frechet_distance(clf.features(np.clip(np.nan_to_num(x), -10, 10)),
                                                           clf.features(ds.test_raw)), "train_s": train_s})
@@ -232,7 +233,7 @@ def report(rows, meta) -> list[str]:
 def main(argv=None):
     C.set_command(__file__, argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1 seed, 1500 steps, 200 samples per class")
+    ap.add_argument("--quick", action="store_true", help="1 seed, 1500 steps, 100 samples per class")
     ap.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (CI)")
     ap.add_argument("--out", type=Path, default=C.RESULTS, help="output folder (default benchmarks/results)")
     ap.add_argument("--cache", type=Path, default=C.CACHE, help="trained-model cache ('none' to disable)")
