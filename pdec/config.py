@@ -8,8 +8,11 @@ Keys (a contract; DESIGN.md section 7 and issue 4)::
     augment_dim: 128                           # optional: PFGM++'s D (a positive integer)
     data: {name: moons}                        # moons, circles, 8gaussians, checkerboard, swissroll, digits
                                                # or {path: file.npy} of shape [n, ...]
+                                               # class labels: {path: x.npy, labels: y.npy} (integers
+                                               # 0..K-1, one per row) or {name: digits, conditional: true}
+                                               # (digits: 10 classes; 8gaussians: the mode index)
     model: {kind: mlp, width: 256, depth: 4}   # or {kind: unet, channels: 64} (image-shaped data)
-    train: {steps: 4000, batch: 256, lr: 1e-3, ema: 0.999, seed: 0}
+    train: {steps: 4000, batch: 256, lr: 1e-3, ema: 0.999, seed: 0}   # label_dropout: 0.1 (conditional)
     sample: {steps: 18, solver: heun}          # heun, euler, dpmpp_2m, dpmpp_3m, ipndm; sigma_max: a number or auto
                                                # and prior_tol (the sigma_max rule's tolerance)
 
@@ -35,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .runtime.data import BUILTIN_SETS
+from .runtime.data import BUILTIN_SETS, LABELLED_SETS
 from .runtime.sampler import SOLVERS as SOLVER_REGISTRY
 
 MAX_TEXT = 64 * 1024
@@ -59,7 +62,7 @@ class Field:
 
     Types: text (a string of at most ``hi`` characters), ident (a package name), int, float, choice,
     params (a mapping of identifiers to numbers in the bounds), path (an .npy file), float_or_auto
-    (a number, or auto / absent: None).
+    (a number, or auto / absent: None), bool (true or false).
     """
 
     section: str  # "" for the top level, else data, model, train, sample
@@ -94,6 +97,10 @@ class Field:
             return f"a string of at most {self.hi} characters"
         if self.type == "ident":
             return "an identifier (at most 32 characters, not a module it would shadow)"
+        if self.type == "bool":
+            return "true or false"
+        if self.key == "labels":
+            return "an .npy file of integers 0..K-1, one per row of data.path"
         return "an .npy file of shape [n, ...]"
 
 
@@ -108,6 +115,13 @@ SCHEMA: tuple[Field, ...] = (
     Field("data", "name", "choice", "moons", choices=BUILTIN_SETS, doc="a built-in data set (or data.path)",
           default_doc="`moons` (when there is no data section)"),
     Field("data", "path", "path", None, doc="an .npy file, relative to the config file (or data.name)"),
+    Field("data", "labels", "path", None, doc="class labels of data.path (relative to the config file): a "
+          "class-conditional package (sample.py --label K [--guidance W])"),
+    Field("data", "conditional", "bool", False, doc="class-conditional on a built-in set's own labels (" +
+          ", ".join(f"{k}: {v} classes" for k, v in LABELLED_SETS.items()) + ")",
+          default_doc="`false` (true with data.labels)"),
+    Field("data", "classes", "int", None, lo=1, hi=100000, doc="K, the number of classes of data.labels",
+          default_doc="the largest label + 1"),
     Field("model", "kind", "choice", "mlp", choices=MODEL_KINDS, doc="the backbone: an MLP, or a small U-Net "
           "for image-shaped data"),
     Field("model", "width", "int", 256, lo=1, hi=65536, only=("mlp",), doc="units per hidden layer"),
@@ -118,6 +132,8 @@ SCHEMA: tuple[Field, ...] = (
     Field("train", "lr", "float", 1e-3, lo=0.0, hi=1.0, lo_open=True, doc="Adam's learning rate"),
     Field("train", "ema", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, doc="EMA decay of the weights"),
     Field("train", "seed", "int", 0, lo=0, hi=2**31 - 1, doc="random seed"),
+    Field("train", "label_dropout", "float", 0.1, lo=0.0, hi=1.0, hi_open=True,
+          doc="conditional packages: the probability of the null label in training (classifier-free guidance)"),
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
     Field("sample", "solver", "choice", "heun", choices=SOLVERS, doc="the ODE solver (runtime/sampler.py SOLVERS)"),
     Field("sample", "grid", "choice", "edm", choices=("edm", "auto"),
@@ -156,10 +172,19 @@ def schema_markdown() -> str:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data: a built-in set by ``name`` or an [n, ...] array from ``path`` (absolute)."""
+    """The data: a built-in set by ``name`` or an [n, ...] array from ``path`` (absolute); class labels from
+    ``labels`` (absolute; ``classes`` = K, None: the largest label + 1) or a built-in set's own (``conditional``)."""
 
     name: str | None = None
     path: str | None = None
+    labels: str | None = None
+    conditional: bool = False
+    classes: int | None = None
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the package is class-conditional."""
+        return self.conditional or self.labels is not None
 
 
 @dataclass(frozen=True)
@@ -179,6 +204,7 @@ class TrainConfig:
     lr: float = _defaults("train")["lr"]
     ema: float = _defaults("train")["ema"]
     seed: int = _defaults("train")["seed"]
+    label_dropout: float = _defaults("train")["label_dropout"]
 
 
 @dataclass(frozen=True)
@@ -379,6 +405,11 @@ def _value(R: _Reader, f: Field, node, base_dir):
         return R.number(node, key, f.lo, f.hi, lo_open=f.lo_open, hi_open=f.hi_open)
     if f.type == "choice":
         return R.choice(node, key, f.choices)
+    if f.type == "bool":
+        tag, value = R.scalar(node, key)
+        if tag != "tag:yaml.org,2002:bool":
+            raise R.fail(node, key, f"expected true or false, got {_short(value)}")
+        return value.lower() in ("true", "yes", "on")
     if f.type == "text":
         value = R.string(node, key, f.hi)
         if not value.strip():
@@ -429,6 +460,28 @@ def _section(R: _Reader, top: dict, section: str, base_dir) -> dict:
     return values
 
 
+def _check_labels_keys(R: _Reader, data: DataConfig, d: dict) -> None:
+    """The data section's label keys agree: labels with a path, conditional with a labelled built-in set,
+    classes with labels."""
+    def at(key):
+        return d[key][0]
+
+    if data.name is not None and (data.conditional or data.labels is not None):
+        key = "data.conditional" if data.conditional else "data.labels"
+        if data.name not in LABELLED_SETS:
+            raise R.fail(at(key.split(".")[1]), key, f"the data set {data.name!r} has no labels (labelled built-in "
+                         f"sets: {', '.join(LABELLED_SETS)})")
+        if data.labels is not None:
+            raise R.fail(at("labels"), "data.labels", f"a labels file goes with data.path; {data.name} has its own "
+                         "labels (conditional: true)")
+    if data.path is not None and data.conditional and data.labels is None:
+        raise R.fail(at("conditional"), "data.conditional", "a data.path needs data.labels (an .npy of integers)")
+    if "conditional" in d and not data.conditional and data.labels is not None:
+        raise R.fail(at("conditional"), "data.conditional", "false contradicts data.labels")
+    if data.classes is not None and data.labels is None:
+        raise R.fail(at("classes"), "data.classes", "goes with data.labels (a built-in set knows its classes)")
+
+
 def parse_config(text: str, source: str = "<config>", base_dir: str | Path | None = None) -> Config:
     """A checked :class:`Config` from YAML text (keys, types, bounds: SCHEMA); relative data paths resolve
     against ``base_dir``."""
@@ -451,6 +504,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: str | Path | Non
         if ("name" in d) == ("path" in d):
             raise R.fail(dnode, "data", "expected exactly one of name or path")
         data = DataConfig(**{k: _value(R, field_of(f"data.{k}"), node, base_dir) for k, (_, node) in d.items()})
+        _check_labels_keys(R, data, d)
     sections = {s: SECTION_TYPES[s](**_section(R, top, s, base_dir)) for s in SECTIONS if s != "data"}
     return Config(data=data, **values, **sections)
 

@@ -17,7 +17,7 @@ The layout (NAME: :func:`package_name`)::
     <out>/NAME/__init__.py, kernel.py, data.py, model.py, sampler.py, train.py, sample.py   (templates/package/)
     <out>/NAME/runtime/*.py            pdec/runtime/*.py, verbatim
     <out>/NAME/tests/                  the package's own tests
-    <out>/NAME/law_table.json, digits.npy   data shipped with some packages
+    <out>/NAME/law_table.json, digits.npy   data shipped with some packages (digits_labels.npy: conditional digits)
 
 The templates ship inside the wheel as pdec/templates/ (setup.py maps the repository's templates/ there).
 - :func:`write_tree`: writes the files to a temporary sibling folder and renames it into place, so a
@@ -100,6 +100,8 @@ class Plan:
     extra_files: tuple[tuple[str, bytes], ...] = ()
     #: the emitted Python package's name (config name:, else derived: see package_name)
     name: str = "model"
+    #: K of a class-conditional package (data.labels or a labelled built-in set); None: unconditional
+    classes: int | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,6 +132,32 @@ def _data(cfg: Config, source: str):
         return rdata.load_npy(cfg.data.path), ()
     except (OSError, ValueError) as e:
         raise ConfigError(f"{source}: data.path: {str(e).splitlines()[0]}") from None
+
+
+def _labels(cfg: Config, source: str, n_rows: int):
+    """(K or None, extra files to ship): the training labels checked against the data's rows (one line per
+    problem, as a ConfigError naming data.labels / data.conditional)."""
+    import numpy as np
+
+    from .runtime import data as rdata
+
+    if not cfg.data.labelled:
+        return None, ()
+    if cfg.data.name == "digits":
+        from sklearn.datasets import load_digits
+
+        y = np.asarray(load_digits().target, dtype=np.uint8)
+        buf = io.BytesIO()
+        np.save(buf, y, allow_pickle=False)
+        return rdata.LABELLED_SETS["digits"], (("digits_labels.npy", buf.getvalue()),)
+    key = "data.conditional" if cfg.data.name is not None else "data.labels"
+    try:
+        y, k = rdata.load_labels(cfg.data.name, cfg.data.labels, "train", classes=cfg.data.classes)
+        if cfg.data.name is None:
+            rdata.check_labels(y, n_rows, k, what=Path(cfg.data.labels).name)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{source}: {key}: {str(e).splitlines()[0]}") from None
+    return k, ()
 
 
 def _law_modules() -> dict[str, str]:
@@ -218,6 +246,8 @@ def plan(cfg: Config, source: str = "<config>", out: str | Path | None = None) -
     from .runtime import sampler as rsampler
 
     x_raw, extra = _data(cfg, source)
+    classes, label_files = _labels(cfg, source, len(x_raw))
+    extra = (*extra, *label_files)
     shape = tuple(int(s) for s in x_raw.shape[1:])
     n_dim = int(np.prod(shape))
     if cfg.model.kind == "unet" and not (len(shape) in (2, 3) and shape[-1] % 2 == 0 and shape[-2] % 2 == 0
@@ -311,7 +341,7 @@ def plan(cfg: Config, source: str = "<config>", out: str | Path | None = None) -
                 law_names=law_names, self_similar=bool(runtime.self_similar), t_max_bound=t_max_bound,
                 sigma_cap=sigma_cap, t_min=t_min, sigma_floor=sigma_floor, sigma_min=sigma_min,
                 law_table=law_table, shape=shape, sigma_max=sigma_max, sigma_max_why=why,
-                warnings=tuple(warnings), extra_files=extra, name=package_name(cfg, source, out))
+                warnings=tuple(warnings), extra_files=extra, name=package_name(cfg, source, out), classes=classes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,6 +382,7 @@ def _config_json(p: Plan) -> dict:
     d = p.config.to_dict()
     d[MARKER] = f"pdec {__version__}"
     d["resolved"] = {
+        **({} if p.classes is None else {"classes": p.classes}),
         "package": p.name, "pde": p.pde_text, "verdict": p.verdict, "law": p.law_source, "shape": list(p.shape),
         "sigma_max": p.sigma_max, "sigma_max_why": p.sigma_max_why, "t_max_bound": p.t_max_bound,
         "t_min": p.t_min, "sigma_min": p.sigma_min,
@@ -377,7 +408,20 @@ def _context(p: Plan) -> dict:
         data_name, data_path, path_doc = c.data.name, None, "none: a toy set"
     else:
         data_name, data_path, path_doc = None, c.data.path, "the configuration's data.path"
+    if c.data.name is None:
+        labels_path, labels_doc = c.data.labels, "the configuration's data.labels"
+    elif c.data.name == "digits":
+        labels_path, labels_doc = "digits_labels.npy", "shipped with the package"
+    else:
+        labels_path, labels_doc = None, "none: the toy set's own labels"
     return {
+        # class conditioning (the templates add its lines only when conditional: unconditional bytes unchanged)
+        "conditional": p.classes is not None,
+        "classes_repr": _r(p.classes),
+        "labels_path_repr": _r(labels_path),
+        "labels_doc": labels_doc,
+        "classes_text": "" if p.classes is None else str(p.classes),
+        "label_max_text": "" if p.classes is None else str(p.classes - 1),
         **_schema_values(c),
         "pde_doc": doc_safe(p.pde_text),
         "pde_text": doc_safe(p.pde_text, 2000),

@@ -116,20 +116,26 @@ def test_example_end_to_end(name, tmp_path):
         assert sw2 < RATIO * gauss, (sw2, gauss)
 
 
-def test_torchrun_two_cpu_ranks_end_identical(tmp_path):
-    cfg = parse_config('pde: "phi_tt + lap(phi) - m**2*phi"\nparams: {m: 1}\nmodel: {kind: mlp, width: 32, depth: 2}')
-    pkg = emit.generate(cfg, tmp_path / "pkg").out
+def torchrun_two_ranks(pkg: Path, tmp_path: Path, steps: int = 6):
+    """train.py under torchrun with 2 CPU ranks: (rank 0's weights, rank 1's, the checkpoint)."""
+    import torch
+
     ckpt = tmp_path / "run" / "ck.pt"
     res = subprocess.run([sys.executable, "-I", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          str(pkg / "train.py"), "--steps", "6", "--batch", "32", "--quiet", "--device", "cpu",
+                          str(pkg / "train.py"), "--steps", str(steps), "--batch", "32", "--quiet", "--device", "cpu",
                           "--out", str(ckpt), "--save-all-ranks"],
                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return (torch.load(tmp_path / "run" / "ck.rank0.pt", weights_only=True),
+            torch.load(tmp_path / "run" / "ck.rank1.pt", weights_only=True), torch.load(ckpt, weights_only=True))
+
+
+def test_torchrun_two_cpu_ranks_end_identical(tmp_path):
+    cfg = parse_config('pde: "phi_tt + lap(phi) - m**2*phi"\nparams: {m: 1}\nmodel: {kind: mlp, width: 32, depth: 2}')
+    pkg = emit.generate(cfg, tmp_path / "pkg").out
     import torch
 
-    r0 = torch.load(tmp_path / "run" / "ck.rank0.pt", weights_only=True)
-    r1 = torch.load(tmp_path / "run" / "ck.rank1.pt", weights_only=True)
-    main = torch.load(ckpt, weights_only=True)
+    r0, r1, main = torchrun_two_ranks(pkg, tmp_path)
     assert main["step"] == 6
     for key in ("net", "ema"):
         assert r0[key].keys() == r1[key].keys()

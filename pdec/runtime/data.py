@@ -6,6 +6,11 @@ Toy sets (2-D): moons, circles, 8gaussians, checkerboard, swissroll, drawn from 
 Generator, so the same (name, n, seed) gives the same array on every machine. Image-like data
 (digits, or any [n, ...] array from a .npy file) is loaded from disk with allow_pickle=False.
 
+Labels (class conditioning): integers 0..K-1, one per row, from a .npy file beside a user's data, or
+a built-in set's own (LABELLED_SETS: digits, its 10 classes; 8gaussians, the mode index k of the centre
+2 (cos 2 pi k / 8, sin 2 pi k / 8)); the other sets have none. :func:`check_labels` refuses labels
+that are not integers, do not match the data's rows, or lie outside 0..K-1.
+
 Normalisation (EDM): x_n = (x - mean) / scale with a per-coordinate mean and one scalar scale
 chosen so that the root-mean-square coordinate of x_n is sigma_data (0.5, EDM's value).
 """
@@ -23,6 +28,8 @@ SIGMA_DATA = 0.5
 TOY_SETS = ("moons", "circles", "8gaussians", "checkerboard", "swissroll")
 IMAGE_SETS = ("digits",)
 BUILTIN_SETS = TOY_SETS + IMAGE_SETS
+#: the built-in sets that have labels, and their number of classes K
+LABELLED_SETS = {"8gaussians": 8, "digits": 10}
 
 #: the digits split of BENCHMARKS.md: permutation seed 7, 1400 train / 397 held out
 DIGITS_SPLIT_SEED = 7
@@ -48,11 +55,12 @@ def _circles(rng: np.random.Generator, n: int) -> np.ndarray:
     return x + 0.05 * rng.standard_normal(x.shape)
 
 
-def _eight_gaussians(rng: np.random.Generator, n: int) -> np.ndarray:
+def _eight_gaussians(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(points, their mode index k in 0..7)."""
     k = rng.integers(0, 8, n)
     angle = k * (2.0 * math.pi / 8.0)
     centres = 2.0 * np.stack([np.cos(angle), np.sin(angle)], 1)
-    return centres + 0.1 * rng.standard_normal((n, 2))
+    return centres + 0.1 * rng.standard_normal((n, 2)), k
 
 
 def _checkerboard(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -80,13 +88,21 @@ _TOYS = {
 }
 
 
-def make_toy(name: str, n: int, seed: int) -> np.ndarray:
-    """n points of the 2-D toy set ``name`` (float32 [n, 2]); deterministic in (name, n, seed)."""
+def make_toy_labelled(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(n points of the 2-D toy set ``name`` as float32 [n, 2], their int64 labels or None); deterministic
+    in (name, n, seed)."""
     if name not in _TOYS:
         raise ValueError(f"unknown toy data set {name!r}; known: {', '.join(TOY_SETS)}")
     rng = np.random.Generator(np.random.PCG64(seed))
-    x = _TOYS[name](rng, n)
-    return x[rng.permutation(n)].astype(np.float32)
+    out = _TOYS[name](rng, n)
+    x, y = out if isinstance(out, tuple) else (out, None)
+    perm = rng.permutation(n)
+    return x[perm].astype(np.float32), None if y is None else y[perm].astype(np.int64)
+
+
+def make_toy(name: str, n: int, seed: int) -> np.ndarray:
+    """n points of the 2-D toy set ``name`` (float32 [n, 2]); deterministic in (name, n, seed)."""
+    return make_toy_labelled(name, n, seed)[0]
 
 
 def load_npy(path: str) -> np.ndarray:
@@ -137,6 +153,57 @@ def load_dataset(name: str | None, path: str | None, split: str = "train", n_toy
     if path is None:
         raise ValueError("give a data set name or a .npy path")
     return load_npy(path)
+
+
+def check_labels(y, n_rows: int, classes: int | None = None, what: str = "labels") -> tuple[np.ndarray, int]:
+    """(labels as int64 [n], K): one integer in 0..K-1 per row (K = ``classes``, else max + 1); a one-line
+    ValueError otherwise (a float array is accepted only where every value is a whole number)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{what}: expected one label per row (shape [n]), got shape {list(y.shape)}")
+    if y.shape[0] != n_rows:
+        raise ValueError(f"{what}: {y.shape[0]} labels for {n_rows} rows of data (one label per row)")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if bad.size:
+            raise ValueError(f"{what}: labels must be integers, got {y[bad[0]].item()!r} at row {int(bad[0])}")
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{what}: labels must be integers, got dtype {y.dtype}")
+    if y.size == 0:
+        raise ValueError(f"{what}: no labels")
+    lo, hi = np.min(y), np.max(y)
+    if lo < 0:
+        raise ValueError(f"{what}: labels must be in 0..K-1, got {int(lo)} at row {int(np.argmin(y))}")
+    k = int(hi) + 1 if classes is None else int(classes)
+    if hi >= k:
+        raise ValueError(f"{what}: labels must be in 0..{k - 1} (classes = {k}), got {int(hi)} at row "
+                         f"{int(np.argmax(y))}")
+    return y.astype(np.int64), k
+
+
+def load_labels(name: str | None, path: str | None, split: str = "train", n_toy: int = 20000, seed: int = 0,
+                classes: int | None = None) -> tuple[np.ndarray, int]:
+    """(labels int64 [n], K) of the rows :func:`load_dataset` gives for the same arguments.
+
+    A built-in set's own labels (``path``: digits, the shipped labels .npy); a user's data: the labels .npy
+    at ``path``, used whole for both splits, as the data.
+    """
+    if name is not None and name not in LABELLED_SETS:
+        raise ValueError(f"the data set {name!r} has no labels (labelled built-in sets: {', '.join(LABELLED_SETS)})")
+    if name in _TOYS:
+        _, y = make_toy_labelled(name, n_toy, seed if split == "train" else seed + 1)
+        return y, LABELLED_SETS[name]
+    if path is None:
+        raise ValueError("labels need the path of a labels .npy file")
+    y = np.load(path, allow_pickle=False)
+    if name == "digits":
+        y, _ = check_labels(y, y.shape[0] if y.ndim else 0, LABELLED_SETS["digits"], what=str(path))
+        train, test = split_train_test(y, DIGITS_N_TRAIN, DIGITS_SPLIT_SEED)
+        return (train if split == "train" else test), LABELLED_SETS["digits"]
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return check_labels(y, y.shape[0] if y.ndim else 0, classes, what=name)
 
 
 def normalisation(x: np.ndarray, sigma_data: float = SIGMA_DATA) -> tuple[np.ndarray, float]:

@@ -7,7 +7,11 @@ and the benchmarks train the same classes.
 
 F takes x of the data's shape [B, *shape] and c_noise [B] (EDM's ln(sigma) / 4, or any conditioning
 scalar such as flow matching's t) and returns a tensor shaped like x. ``cond`` is the conditioning seam
-(class labels, a [B] long tensor): these backbones are unconditional and accept only cond=None.
+(class labels, a [B] long tensor). With ``classes`` = None (the default) a backbone is unconditional,
+has exactly the architecture it always had and accepts only cond=None. With ``classes`` = K it holds a
+label embedding nn.Embedding(K + 1, E) whose row K is the null label of classifier-free guidance
+(cond=None means the null label for every row): the MLP concatenates it to its input features, the
+U-Net adds it to its noise embedding.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ KINDS = ("mlp", "unet")
 #: sin and cos of 2^j c_noise for j < N_FREQ, and c_noise itself
 N_FREQ = 6
 N_FEATURES = 1 + 2 * N_FREQ
+#: the MLP's label embedding width (concatenated to [x, noise features])
+MLP_LABEL_DIM = 32
 
 
 def noise_features(c_noise: torch.Tensor, n_freq: int = N_FREQ) -> torch.Tensor:
@@ -37,24 +43,48 @@ def _unconditional(cond) -> None:
         raise ValueError("this backbone is unconditional: it has no label embedding (cond must be None)")
 
 
+def _classes(classes) -> int | None:
+    if classes is None:
+        return None
+    if int(classes) != classes or classes < 1:
+        raise ValueError(f"classes must be a positive integer, got {classes!r}")
+    return int(classes)
+
+
+def label_embedding(module: nn.Module, cond, n: int, device) -> torch.Tensor:
+    """The [n, E] embedding of the labels ``cond`` (None: the null label K for every row)."""
+    if cond is None:
+        cond = torch.full((n,), module.classes, dtype=torch.long, device=device)
+    else:
+        cond = torch.as_tensor(cond, device=device).reshape(-1).to(torch.long).expand(n)
+    return module.label(cond)
+
+
 class MLP(nn.Module):
     """F(x, c_noise) for vectors: depth layers of width units (SiLU) on [x, noise features], then a linear map."""
 
-    def __init__(self, shape, width: int = 256, depth: int = 4):
+    def __init__(self, shape, width: int = 256, depth: int = 4, classes: int | None = None):
         super().__init__()
         self.shape = (int(shape),) if isinstance(shape, int) else tuple(shape)
+        self.classes = _classes(classes)
         n = math.prod(self.shape)
-        layers = [nn.Linear(n + N_FEATURES, width), nn.SiLU()]
+        e = 0 if self.classes is None else MLP_LABEL_DIM
+        layers = [nn.Linear(n + N_FEATURES + e, width), nn.SiLU()]
         for _ in range(depth - 1):
             layers += [nn.Linear(width, width), nn.SiLU()]
         layers.append(nn.Linear(width, n))
         self.net = nn.Sequential(*layers)
+        if self.classes is not None:
+            self.label = nn.Embedding(self.classes + 1, MLP_LABEL_DIM)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond=None) -> torch.Tensor:
-        _unconditional(cond)
         c = c_noise.reshape(-1).to(x.dtype).expand(x.shape[0])  # a scalar conditioning (flow matching's t) too
-        h = torch.cat([x.reshape(x.shape[0], -1), noise_features(c)], 1)
-        return self.net(h).reshape(x.shape)
+        parts = [x.reshape(x.shape[0], -1), noise_features(c)]
+        if self.classes is None:
+            _unconditional(cond)
+        else:
+            parts.append(label_embedding(self, cond, x.shape[0], x.device).to(x.dtype))
+        return self.net(torch.cat(parts, 1)).reshape(x.shape)
 
 
 def _groups(c: int) -> int:
@@ -83,9 +113,10 @@ class ResBlock(nn.Module):
 class UNet(nn.Module):
     """F(x, c_noise) for images [C, H, W] (or [H, W]), H and W even: two resolutions, a skip connection."""
 
-    def __init__(self, shape, channels: int = 64):
+    def __init__(self, shape, channels: int = 64, classes: int | None = None):
         super().__init__()
         self.shape = tuple(shape)
+        self.classes = _classes(classes)
         c_img = self.shape[0] if len(self.shape) == 3 else 1
         ch, emb = channels, 4 * channels
         self.embed = nn.Sequential(nn.Linear(N_FEATURES, emb), nn.SiLU(), nn.Linear(emb, emb))
@@ -95,11 +126,16 @@ class UNet(nn.Module):
         self.mid2 = ResBlock(2 * ch, 2 * ch, emb)
         self.up = ResBlock(3 * ch, ch, emb)
         self.out = nn.Sequential(nn.GroupNorm(_groups(ch), ch), nn.SiLU(), nn.Conv2d(ch, c_img, 3, padding=1))
+        if self.classes is not None:
+            self.label = nn.Embedding(self.classes + 1, emb)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond=None) -> torch.Tensor:
-        _unconditional(cond)
         h0 = x.reshape(x.shape[0], -1, *x.shape[-2:])
         e = self.embed(noise_features(c_noise))
+        if self.classes is None:
+            _unconditional(cond)
+        else:
+            e = e + label_embedding(self, cond, x.shape[0], x.device).to(e.dtype)
         h1 = self.down(self.inp(h0), e)
         h2 = torch.nn.functional.avg_pool2d(h1, 2)
         h2 = self.mid2(self.mid1(h2, e), e)
@@ -108,12 +144,14 @@ class UNet(nn.Module):
         return self.out(h).reshape(x.shape)
 
 
-def backbone(kind: str, shape, width: int = 256, depth: int = 4, channels: int = 64) -> nn.Module:
-    """The network F of a model kind ("mlp": width, depth; "unet": channels)."""
+def backbone(kind: str, shape, width: int = 256, depth: int = 4, channels: int = 64,
+             classes: int | None = None) -> nn.Module:
+    """The network F of a model kind ("mlp": width, depth; "unet": channels); ``classes`` = K adds a label
+    embedding of K + 1 rows (None: unconditional)."""
     if kind == "unet":
-        return UNet(shape, channels=channels)
+        return UNet(shape, channels=channels, classes=classes)
     if kind == "mlp":
-        return MLP(shape, width=width, depth=depth)
+        return MLP(shape, width=width, depth=depth, classes=classes)
     raise ValueError(f"unknown backbone kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 

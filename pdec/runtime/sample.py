@@ -6,6 +6,10 @@ file is copied verbatim into every emitted package, and the benchmarks sample th
 The probability-flow ODE of every kernel is dx/dsigma = (x - D(x, sigma)) / sigma in sigma = sigma(t)
 (sampler.py). Samples come out in normalised units; :func:`main` maps them back with the checkpoint's
 mean and scale.
+
+A conditional package (its checkpoint holds ``classes`` = K) samples class k with ``--label k``, guided
+with ``--guidance w`` (guidance.py: D_null + w (D_k - D_null), one batched call of 2B rows per
+evaluation), and unconditionally (the null label) without --label.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 
 from . import sampler as _sampler
+from .guidance import Guided, check_weight
 
 #: prior draws and their seed for grid = auto (choose_grid)
 GRID_PILOT = 256
@@ -67,8 +72,8 @@ class Sampler:
         s_max = self.sigma_max if sigma_max is None else sigma_max
         g = torch.Generator(device=device).manual_seed(GRID_PILOT_SEED)
         pilot = self.prior(GRID_PILOT, generator=g, sigma_max=s_max, device=device)
-        if cond is not None:  # the pilot batch carries the condition of the first rows
-            cond = cond[:1].expand(GRID_PILOT) if cond.dim() else cond
+        if cond is not None:  # the pilot batch carries the condition of the first row
+            cond = torch.as_tensor(cond, device=device).reshape(-1)[:1].to(torch.long).expand(GRID_PILOT)
         return _sampler.choose_grid(net, self.kernel, pilot, steps, solver, self.sigma_min, s_max, cond=cond)
 
     @torch.no_grad()
@@ -78,6 +83,8 @@ class Sampler:
         ``sigmas``: a grid from :meth:`sigmas_for` (default: that of ``self.grid``)."""
         device = next(net.parameters()).device
         solver = self.solver if solver is None else solver
+        if cond is not None:
+            cond = torch.as_tensor(cond, device=device).reshape(-1).to(torch.long).expand(n)
         if sigmas is None:
             sigmas, _ = self.sigmas_for(net, steps, solver, sigma_max, cond=cond, device=device)
         x = self.prior(n, generator=generator, sigma_max=sigma_max, device=device)
@@ -139,7 +146,36 @@ def parse_args(sampler: Sampler, ckpt: str, argv=None):
     p.add_argument("--batch", type=int, default=10000, help="samples per solve (memory bound)")
     p.add_argument("--device", default=None, help="default: cuda when available")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA")
+    p.add_argument("--label", type=int, default=None,
+                   help="conditional packages: draw class K in 0..K-1 (default: unconditional, the null label)")
+    p.add_argument("--guidance", type=float, default=1.0,
+                   help="classifier-free guidance weight w >= 0 with --label: D_null + w (D_label - D_null) "
+                        "(1: plain conditional; default %(default)s)")
     return p.parse_args(argv)
+
+
+def fail(msg: str):
+    """One line on stderr and exit code 2 (bad arguments)."""
+    print(f"sample.py: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def condition(args, classes):
+    """(cond label or None, guidance weight) of the arguments for a checkpoint of ``classes`` (None: unconditional);
+    a bad combination is one line on stderr and exit code 2."""
+    try:
+        w = check_weight(args.guidance)
+    except ValueError as e:
+        fail(f"--guidance: {e}")
+    if args.label is None:
+        if w != 1.0:
+            fail("--guidance needs --label (guidance steers towards a class)")
+        return None, w
+    if classes is None:
+        fail(f"--label {args.label}: this package is unconditional (trained without labels)")
+    if not 0 <= args.label < classes:
+        fail(f"--label {args.label}: expected a class in 0..{classes - 1}")
+    return args.label, w
 
 
 def main(sampler: Sampler, build, load, denormalise, ckpt: str, argv=None):
@@ -150,9 +186,13 @@ def main(sampler: Sampler, build, load, denormalise, ckpt: str, argv=None):
     args = parse_args(sampler, ckpt, argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     ck = torch.load(args.ckpt, map_location=device, weights_only=True)
+    classes = ck.get("classes")
+    label, w = condition(args, classes)
     net = build(tuple(ck["shape"])).to(device)
     net.load_state_dict(ck["net" if args.no_ema else "ema"])
     net.eval().requires_grad_(False)
+    if label is not None and w != 1.0:
+        net = Guided(net, w, null=classes)
     if args.sigma_max is None:
         sigma_max = float(ck["sigma_max"])
     elif args.sigma_max == "auto":
@@ -161,21 +201,25 @@ def main(sampler: Sampler, build, load, denormalise, ckpt: str, argv=None):
     else:
         sigma_max = float(args.sigma_max)
     t0 = time.time()
-    sigmas, why = sampler.sigmas_for(net, args.steps, args.solver, sigma_max, args.grid, device=device)
+    sigmas, why = sampler.sigmas_for(net, args.steps, args.solver, sigma_max, args.grid, device=device,
+                                     cond=None if label is None else torch.tensor([label], device=device))
     if args.grid == "auto":
         print(why, file=sys.stderr)
     g = torch.Generator(device=device).manual_seed(args.seed)
     parts = []
     for start in range(0, args.n, args.batch):
         b = min(args.batch, args.n - start)
+        cond = None if label is None else torch.full((b,), label, dtype=torch.long, device=device)
         parts.append(sampler.sample(net, b, steps=args.steps, solver=args.solver, generator=g,
-                                    sigma_max=sigma_max, sigmas=sigmas).cpu())
+                                    sigma_max=sigma_max, cond=cond, sigmas=sigmas).cpu())
     x = torch.cat(parts).numpy() if parts else np.zeros((0, *ck["shape"]), dtype=np.float32)
     x = denormalise(x, ck["mean"].cpu().numpy(), ck["scale"]).astype(np.float32)
     bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).sum())
     np.save(args.out, x)
+    what = "" if label is None else f", label {label}" + (f", guidance {w:g} (2B rows per evaluation)" if w != 1.0
+                                                           else "")
     print(f"{args.n} samples ({args.solver}, {args.grid} grid, {args.steps} steps, "
-          f"NFE {_sampler.nfe(args.steps, args.solver)}, sigma_max {sigma_max:.4g}) "
+          f"NFE {_sampler.nfe(args.steps, args.solver)}, sigma_max {sigma_max:.4g}{what}) "
           f"in {time.time() - t0:.1f} s -> {args.out}", file=sys.stderr)
     if args.plot:
         if plot(x, args.plot):

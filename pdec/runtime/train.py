@@ -9,6 +9,11 @@ lambda(sigma) |D(x, sigma) - target|^2 (precond.py). Batches and noise come from
 reseeded by (seed, rank, step) and drawn in that order (the batch first), so a resumed run repeats
 an uninterrupted one, every model of a seed sees the same mini-batches, and DDP's ranks see
 different data. The EMA decay is warmed up as min(ema, (1 + step) / (10 + step)).
+
+Class conditioning: the batch's labels come with its rows (labels[idx]); with ``label_dropout`` p each
+label is replaced by the null label K with probability p (classifier-free guidance: the same network
+learns D(x, sigma | null)), drawn from the same generator right after the batch, so a resumed
+conditional run repeats an uninterrupted one as well.
 """
 
 from __future__ import annotations
@@ -111,22 +116,34 @@ def init(build, lr: float, seed: int, device=None) -> State:
     return State(net=net, ema=copy.deepcopy(net).requires_grad_(False), opt=torch.optim.Adam(net.parameters(), lr=lr))
 
 
+def drop_labels(cond: torch.Tensor, p: float, null: int, g: torch.Generator) -> torch.Tensor:
+    """cond with each label replaced by ``null`` with probability p (one uniform draw per row from g)."""
+    if p <= 0.0:
+        return cond
+    drop = torch.rand(cond.shape[0], generator=g, device=cond.device) < p
+    return torch.where(drop, torch.full_like(cond, null), cond)
+
+
 def fit(state: State, loss_fn, x_train: torch.Tensor, steps: int, batch: int, seed: int, ema: float,
         rank: int = 0, model: nn.Module | None = None, labels: torch.Tensor | None = None,
-        check_every: int = 25, on_step=None) -> State:
+        check_every: int = 25, on_step=None, label_dropout: float = 0.0, null_label: int | None = None) -> State:
     """Train ``state`` up to ``steps`` total steps: per step, seed the generator, draw the batch (and its
-    labels: the condition, None when there are none), loss_fn(model, y, g, cond), Adam, EMA.
+    labels: the condition, None when there are none; each replaced by ``null_label`` with probability
+    ``label_dropout``), loss_fn(model, y, g, cond), Adam, EMA.
 
     ``model`` is what the loss calls (a DistributedDataParallel around state.net; default state.net).
     Every ``check_every`` steps (and at the last) the loss is read back: state.loss, and
     TrainingDiverged when it is not finite. ``on_step(state, checked)`` runs after every step.
     """
     model = state.net if model is None else model
+    if labels is not None and label_dropout > 0.0 and null_label is None:
+        raise ValueError("label dropout needs the null label")
     g = torch.Generator(device=x_train.device)
     while state.step < steps:
         g.manual_seed(step_seed(seed, rank, state.step))
         idx = torch.randint(x_train.shape[0], (batch,), generator=g, device=x_train.device)
-        loss = loss_fn(model, x_train[idx], g, None if labels is None else labels[idx])
+        cond = None if labels is None else drop_labels(labels[idx], label_dropout, null_label, g)
+        loss = loss_fn(model, x_train[idx], g, cond)
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
         state.opt.step()
@@ -167,6 +184,9 @@ class Job:
     seed: int
     config: dict = field(default_factory=dict)
     progress: object = None  # tqdm-like: progress(total=, initial=, disable=, desc=, dynamic_ncols=)
+    classes: int | None = None  # K of a conditional package (None: unconditional)
+    load_labels: object = None  # () -> the training labels, a long tensor [n] in 0..K-1 (conditional packages)
+    label_dropout: float = 0.0  # the probability of the null label K in training
 
 
 def parse_args(job: Job, argv=None):
@@ -225,6 +245,7 @@ def run(job: Job, args):
         raise SystemExit(f"--batch {args.batch} is not divisible by the {world} ranks")
     x_train, mean, scale = job.load()
     x_train = x_train.to(device)
+    labels = None if job.classes is None else job.load_labels().to(device)
     state = init(job.build, args.lr, args.seed, device)
     out = Path(args.out)
     if args.resume and out.exists():
@@ -243,6 +264,7 @@ def run(job: Job, args):
             "net": state.net.state_dict(), "ema": state.ema.state_dict(), "opt": state.opt.state_dict(),
             "step": state.step, "mean": torch.as_tensor(mean), "scale": float(scale), "shape": list(job.shape),
             "sigma_max": float(job.sigma_max), "loss": state.loss, "config": job.config,
+            **({} if job.classes is None else {"classes": int(job.classes)}),
         }
 
     if rank == 0 and not args.quiet:
@@ -262,7 +284,7 @@ def run(job: Job, args):
     loss_fn = kernel_loss(job.kernel, sigma_lo=job.sigma_lo, sigma_hi=job.sigma_hi)
     try:
         fit(state, loss_fn, x_train, args.steps, args.batch // world, args.seed, args.ema, rank=rank, model=model,
-            on_step=on_step)
+            on_step=on_step, labels=labels, label_dropout=job.label_dropout, null_label=job.classes)
     except TrainingDiverged as e:
         raise SystemExit(str(e).replace("learning rate", "--lr")) from None
     bar.close()
