@@ -20,6 +20,7 @@ import sympy as sp
 from .branches import BranchAnalysis, analyse
 from .dispersion import Dispersion, probe_values
 from .kernel import Kernel
+from .numfmt import exact_and_decimal
 from .pde import PDE, k
 
 Verdict = str  # "yes" | "no" | "conditional"
@@ -149,9 +150,10 @@ def c2(pde: PDE, disp: Dispersion, kernel: Kernel | None, values: dict) -> Crite
                 hi = e
                 break
         hi_s = sp.sstr(hi) if hi is not None else _fmt(max(r[3] for r in bounded))
+        hi_text = exact_and_decimal(hi) if hi is not None else hi_s
         band = ("0", hi_s)
         regime = f"small {hi_s}" if hi is not None and len(hi.free_symbols) == 1 else None
-        reason = (f"modes with 0 < k < {hi_s} do not decay relative to k = 0; higher modes do, so the "
+        reason = (f"modes with 0 < k < {hi_text} do not decay relative to k = 0; higher modes do, so the "
                   f"PDE is generative when that band is small")
     else:
         good = [v for v, r in zip(probes, results) if r[0]]
@@ -191,13 +193,13 @@ def c1(pde: PDE, kernel: Kernel | None, no_kernel_reason: str, dim: int | None) 
         return Criterion("no", "the kernel changes sign, so it is not a probability path: "
                          + (note or "negative mass found in its real-space form"), decided_by="numeric")
     if kernel.t_max_bound is not None:
-        tb = sp.sstr(kernel.t_max_bound)
+        tb = exact_and_decimal(kernel.t_max_bound)
         return Criterion("conditional", f"p >= 0 needs t < {tb}: {note}", decided_by="symbolic",
                          regime=f"t < {tb}")
     if kernel.positive is None:
         regime = None
         if kernel.t_min is not None:
-            regime = f"t >= {sp.sstr(kernel.t_min)}"
+            regime = f"t >= {exact_and_decimal(kernel.t_min)}"
             names = sorted(s.name for s in kernel.t_min.free_symbols)
             if names:
                 regime = "large " + ", ".join(names) + f" ({regime})"

@@ -24,6 +24,7 @@ import sympy as sp
 
 from .dispersion import Dispersion, decays_at_high_k, grows_at_high_k, probe_values
 from .errors import InvalidPDEError, NotGenerativeError, ParameterError
+from .numfmt import exact_and_decimal
 from .pde import FL, PDE, Lap, S, k, t
 
 
@@ -366,7 +367,7 @@ def derive_kernel(pde: PDE, disp: Dispersion, values: dict | None = None,
         zeros = [z for z in sp.solve(sp.Eq(mass, 0), t) if z.is_positive is not False]
         if zeros:
             t_max = min(zeros, key=lambda z: float(z.subs(probes[0])) if z.free_symbols else float(z))
-            note += f"The mass M(t) = {sp.sstr(mass)} > 0 only for t < {sp.sstr(t_max)}. "
+            note += f"The mass M(t) = {sp.sstr(mass)} > 0 only for t < {exact_and_decimal(t_max)}. "
     law: LawSpec | None = None
     why = ""
     if augment_dim is not None and augment_dim > 1:
@@ -428,7 +429,7 @@ def _wavefront(p_hat, kept, params, values) -> tuple[bool | None, sp.Expr | None
     return None, t_min, (f"in N = 1 the kernel is a probability law (the telegraph process); in N >= 2 it carries "
                          f"a signed wavefront at |x - y| = t of weight {sp.sstr(weight)}, so it is never exactly a "
                          f"positive measure, but the wavefront's weight is below {NEG_TOL:g} of the mass for "
-                         f"t >= {sp.sstr(t_min)} (large {big}). ")
+                         f"t >= {exact_and_decimal(t_min)} (large {big}). ")
 
 
 def _numeric_positivity(q, params, values, dim, t_max) -> bool | None:

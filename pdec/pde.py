@@ -83,7 +83,12 @@ def _walk(e: sp.Expr) -> sp.Expr:
     if isinstance(e, (dt, lap, fraclap)):
         inner = _walk(e.args[0])
         if not inner.has(_F):
-            return sp.S.Zero  # an operator applied to a constant
+            names = sorted(str(a) for a in e.args[0].free_symbols)
+            what = (f"{', '.join(names)}, a constant parameter" if len(names) == 1 else
+                    f"{', '.join(names)}, constant parameters" if names else "a constant")
+            raise InvalidPDEError(
+                f"{_unwalk(e)} applies an operator to {what}: the PDE has one unknown field, phi "
+                "(every other name is a constant parameter)")
         if isinstance(e, dt):
             n = _order(e.args[1], "the order of dt(f, n)") if len(e.args) == 2 else 1
             return inner * S**n
