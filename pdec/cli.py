@@ -162,8 +162,8 @@ def read_expr(expr: str | None, file: str | None) -> str:
     source = "standard input" if (file or expr) == "-" else (file if file is not None else expr[1:])
     try:
         if source == "standard input":
-            stream = click.get_binary_stream("stdin")
-            data = stream.read(4 * MAX_LENGTH + 1)
+            with click.open_file("-", "rb") as stream:
+                data = stream.read(4 * MAX_LENGTH + 1)
         else:
             if not source:
                 raise ParseError("'@' must be followed by a file name, e.g. @pde.txt")

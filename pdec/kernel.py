@@ -419,7 +419,7 @@ def _wavefront(p_hat, kept, params, values) -> tuple[bool | None, sp.Expr | None
     big = np.array([1e4, 1e4 + 0.37, 1e5 + 0.11])
     if max(np.abs(qf(big, 1.0)).max(), np.abs(qf(big, 0.1)).max()) < 1e-9:
         return None
-    a = sp.simplify(sp.re(sp.expand_complex(sum(kept) / len(kept))).subs(k, 0))
+    a = _limit0(sp.simplify(sp.re(sp.expand_complex(sum(kept) / len(kept)))))
     weight = sp.exp(a * t)
     if not (a.is_negative or (a.is_number and a < 0)):
         return False, None, (f"a wavefront of weight {sp.sstr(weight)} that never fades: the kernel is signed "

@@ -216,6 +216,12 @@ class PDE:
             raise InvalidPDEError("the PDE has no time derivative; pdec needs an evolution in t")
         if order > MAX_ORDER or (P.has(Lap) and sp.degree(P, Lap) > MAX_ORDER):
             raise InvalidPDEError(f"the PDE's order in t or in lap exceeds {MAX_ORDER}")
+        lead = sp.Poly(fourier(P), S).LC()
+        if sp.expand(lead.subs(k, 0) if lead.has(k) else lead) == 0:
+            top = from_symbol(sp.Poly(P, S).LC() * S**order)
+            raise InvalidPDEError(
+                f"the highest time derivative comes as {sp.sstr(top)}, whose Fourier coefficient vanishes at "
+                "k = 0: the mode k = 0 does not evolve in t, so the PDE is not an evolution equation")
         params = tuple(sorted((s for s in P.free_symbols if s not in (S, Lap)), key=lambda s: s.name))
         return cls(expr=expr, symbol=P, params=params, order_t=order)
 
