@@ -7,6 +7,7 @@ Every user error (a :class:`pdec.errors.PdecError`) becomes one line on stderr a
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -63,6 +64,8 @@ def _row(label: str, text: str) -> str:
 
 def render_text(result) -> str:
     """The human-readable report of a compile result."""
+    from .numfmt import exact_and_decimal
+
     j = result.to_json()
     params = ", ".join(f"{n}={v if v is not None else '?'}" for n, v in j["params"].items()) or "none"
     lines = [
@@ -87,7 +90,7 @@ def render_text(result) -> str:
         law = kern["law"] or "none (not a Gaussian scale mixture)"
         pos = {True: "positive", False: "signed", None: "conditional"}[kern["positive"]]
         lines.append(_row("", f"law of S_t: {law};  kernel {pos}"
-                          + (f";  t < {kern['t_max']}" if kern["t_max"] else "")))
+                          + (f";  t < {exact_and_decimal(result.kernel.t_max_bound)}" if kern["t_max"] else "")))
         if kern["note"]:
             lines.append(_row("", click.style(kern["note"], dim=True)))
     if j["green"]["real"]:
@@ -96,19 +99,109 @@ def render_text(result) -> str:
     return "\n".join(lines)
 
 
-@main.command()
-@click.argument("expr")
+class _ExprCommand(click.Command):
+    """A command whose one argument is a PDE, which may start with '-' (``-phi_t + lap(phi)``).
+
+    Before click parses, an argument that starts with '-' and is neither one of the command's options
+    (``--json``, ``-p m=1``, ``--dim=2``, ...) nor the value of the option before it is the PDE: it is
+    moved behind ``--``. A lone '-' (standard input) and everything after ``--`` are left alone.
+    """
+
+    def _options(self, ctx) -> tuple[set[str], set[str]]:
+        """(option strings that take a value, option strings that are flags)."""
+        valued, flags = set(), set()
+        for p in self.get_params(ctx):
+            if isinstance(p, click.Option):
+                names = set(p.opts) | set(p.secondary_opts)
+                (flags if p.is_flag or p.count else valued).update(names)
+        return valued, flags
+
+    def parse_args(self, ctx, args):
+        valued, flags = self._options(ctx)
+        opts: list[str] = []
+        exprs: list[str] = []
+        rest: list[str] = []
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                rest = args[i + 1:]
+                break
+            if a in valued:
+                opts += args[i:i + 2]
+                i += 2
+                continue
+            if a in flags or (a.startswith("--") and a.split("=", 1)[0] in valued):
+                opts.append(a)
+            elif a.startswith("-") and a != "-" and not _SHORT_VALUE.match(a):
+                exprs.append(a)
+            else:
+                opts.append(a)
+            i += 1
+        new = opts + (["--"] + exprs + rest if exprs or rest else [])
+        return super().parse_args(ctx, new)
+
+
+#: ``-pNAME=VALUE``: the short parameter option with its value attached (a number, not a PDE)
+_SHORT_VALUE = re.compile(r"-p[A-Za-z][A-Za-z0-9_]*=[0-9.eE+/-]+\Z")
+
+
+def read_expr(expr: str | None, file: str | None) -> str:
+    """The PDE text: EXPR itself, '-' (standard input), '@PATH' or --file PATH (a file).
+
+    Raises PdecError (one line) for a missing or unreadable file, empty input, too long input, or no input."""
+    from .errors import ParseError
+    from .parse import MAX_LENGTH
+
+    if expr is not None and file is not None:
+        raise ParseError("give the PDE either as EXPR or with --file, not both")
+    if expr is None and file is None:
+        raise ParseError("no PDE given: write it as EXPR, '-' (standard input), @FILE or --file FILE")
+    if file is None and expr != "-" and not expr.startswith("@"):
+        return expr
+    source = "standard input" if (file or expr) == "-" else (file if file is not None else expr[1:])
+    try:
+        if source == "standard input":
+            with click.open_file("-", "rb") as stream:
+                data = stream.read(4 * MAX_LENGTH + 1)
+        else:
+            if not source:
+                raise ParseError("'@' must be followed by a file name, e.g. @pde.txt")
+            with open(source, "rb") as f:
+                data = f.read(4 * MAX_LENGTH + 1)
+    except OSError as e:
+        raise ParseError(f"cannot read the PDE from {source}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError(f"the PDE in {source} is not text (UTF-8)") from None
+    text = text.strip()
+    if not text:
+        raise ParseError(f"the PDE read from {source} is empty")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the PDE read from {source} is too long: more than {MAX_LENGTH} characters")
+    return text
+
+
+@main.command(cls=_ExprCommand)
+@click.argument("expr", required=False)
+@click.option("--file", "-f", "file", metavar="FILE", default=None, help="read the PDE from FILE ('-': stdin)")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="a parameter value, e.g. m=1")
 @click.option("--dim", type=click.IntRange(1, 10**6), default=None, help="data dimension N (for positivity)")
 @click.option("--augment-dim", "augment_dim", type=click.IntRange(1, 10**7), default=None,
               help="PFGM++'s D: t is the radius of D extra dimensions")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def check(expr: str, params: tuple[str, ...], dim: int | None, augment_dim: int | None, as_json: bool) -> None:
-    """Analyse EXPR (a PDE L[phi] = 0, or lhs = rhs): dispersion, C1/C2, flow, kernel, Green function."""
+def check(expr: str | None, file: str | None, params: tuple[str, ...], dim: int | None, augment_dim: int | None,
+          as_json: bool) -> None:
+    """Analyse EXPR (a PDE L[phi] = 0, or lhs = rhs): dispersion, C1/C2, flow, kernel, Green function.
+
+    EXPR may start with a minus sign; '-' reads the PDE from standard input, @FILE (or --file FILE)
+    from a file."""
     from .compiler import compile_pde
 
     try:
-        result = compile_pde(expr, params=_params(params), dim=dim, augment_dim=augment_dim)
+        text = read_expr(expr, file)
+        result = compile_pde(text, params=_params(params), dim=dim, augment_dim=augment_dim)
     except PdecError as e:
         fail(str(e))
     except RecursionError:

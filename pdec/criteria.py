@@ -17,15 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .branches import BranchAnalysis, analyse
 from .dispersion import Dispersion, probe_values
 from .kernel import Kernel
+from .numfmt import exact_and_decimal
 from .pde import PDE, k
 
 Verdict = str  # "yes" | "no" | "conditional"
-
-#: the k grid of the numerical C2 check (k = 0 is evaluated separately)
-K_GRID = np.logspace(-3, 3, 601)
-
 
 @dataclass(frozen=True)
 class Criterion:
@@ -45,11 +43,6 @@ class Criterion:
         return out
 
 
-def _dominant_re(disp: Dispersion, branches: list[int], values: dict, kk: np.ndarray) -> np.ndarray:
-    g = disp.numeric_s(values, kk).real
-    return g[branches].max(axis=0)
-
-
 def _band_edges(s_dom: sp.Expr) -> list[sp.Expr]:
     """Candidate symbolic band edges: the branch points (zeros of square-root arguments) in k."""
     out = []
@@ -65,54 +58,84 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """C2 for one set of parameter values: does it hold, does it fail on an unbounded set of k, and
+    the failing k-range [lo, hi] (lo = 0: it fails near k = 0; hi = inf: at arbitrarily high k)."""
+
+    holds: bool
+    unbounded: bool
+    lo: float | None
+    hi: float | None
+    analysis: BranchAnalysis
+
+
+def _judge(a: BranchAnalysis) -> _Probe:
+    """Re s(k) < Re s(0) on the kept branches: the series decide k -> 0 and k -> infinity (and the grid
+    points where g - g0 is below its tolerance, next to either end), the grid what lies between."""
+    if a.n_kept == 0 or a.unbounded0:
+        return _Probe(False, True, 0.0, np.inf, a)
+    delta = a.g - a.g0
+    fail = np.where(np.isfinite(delta), delta > a.tol, True)
+    unresolved = np.isfinite(delta) & (np.abs(delta) <= a.tol)
+    for side, lead in ((slice(None), a.small), (slice(None, None, -1), a.large)):
+        run = np.cumprod(unresolved[side]).astype(bool)  # unresolved points joined to this end
+        verdict = (lead.sign != -1) if lead.sign is not None else (delta[side] >= 0)
+        fail[side] = np.where(run, verdict, fail[side])
+        unresolved[side] &= ~run
+    fail |= unresolved  # |g - g0| at round-off level between resolved points: not strictly smaller
+    below = a.small.sign != -1 if a.small.sign is not None else bool(fail[0])
+    above = a.large.sign != -1 if a.large.sign is not None else bool(fail[-1])
+    if not (fail.any() or below or above):
+        return _Probe(True, False, None, None, a)
+    idx = np.flatnonzero(fail)
+    lo = 0.0 if below else float(a.kk[idx[0]])
+    hi = np.inf if above else float(a.kk[idx[-1]])
+    return _Probe(False, bool(above), lo, hi, a)
+
+
+def _asymptotics_text(a: BranchAnalysis) -> str:
+    return (f"Re s(k) - Re s(0) ~ {a.small.text()} as k -> 0 and ~ {a.large.text()} as k -> oo "
+            f"(Puiseux series), checked on k in [{a.kk[0]:.0e}, {a.kk[-1]:.0e}] between")
+
+
 def c2(pde: PDE, disp: Dispersion, kernel: Kernel | None) -> Criterion:
-    """C2: Im omega(k) < Im omega(0) for all k > 0 on the dominant kept branch."""
+    """C2: Im omega(k) < Im omega(0) for all k > 0 on the dominant kept branch (DESIGN.md section 5)."""
     probes = probe_values(pde.params)
-    if kernel is not None:
-        branches = [disp.s.index(sj) for sj in kernel.kept]
-    elif disp.exact:
-        branches = list(range(len(disp.s)))
-    else:
-        branches = None
     symbolic = False
     if kernel is not None and len(kernel.kept) == 1:
         sj = kernel.kept[0]
         delta = sp.simplify(sp.re(sp.expand_complex(sj - sj.subs(k, 0))))
         symbolic = bool(delta.is_negative)
-    results = []  # per probe: (holds, unbounded, lo, hi)
-    for v in probes:
-        if branches is None:
-            g = disp.numeric_s(v, K_GRID).real.max(axis=0)
-            g0 = disp.numeric_s(v, np.array([1e-9])).real.max()
-        else:
-            g = _dominant_re(disp, branches, v, K_GRID)
-            g0 = _dominant_re(disp, branches, v, np.array([0.0]))[0]
-        tol = 1e-12 * (1.0 + abs(g0))
-        fail = ~(g < g0 - tol) | ~np.isfinite(g)
-        if not fail.any():
-            results.append((True, False, None, None))
-        else:
-            idx = np.flatnonzero(fail)
-            results.append((False, bool(fail[-1]), K_GRID[idx[0]], K_GRID[idx[-1]]))
+    judged = [_judge(analyse(sp.expand(disp.P.subs(v)))) for v in probes]
+    results = [(r.holds, r.unbounded, r.lo, r.hi) for r in judged]
     holds = [r[0] for r in results]
-    # where SymPy proves Re(s(k) - s(0)) < 0, numeric failures can only be underflow at small k
-    # (k^20 < 1e-12 for k < 0.25): the proof decides, the grid only confirms where it resolves
+    # where SymPy proves Re(s(k) - s(0)) < 0 the proof decides; the series and the grid confirm it
     if symbolic and all(h or not unb for h, unb, _, _ in results):
         holds = [True] * len(results)
-    decided = "symbolic" if symbolic else "numeric"
+    decided = "symbolic" if symbolic else "series"
     if all(holds):
-        return Criterion("yes", "every mode k > 0 decays faster than the mass (Im omega(k) < Im omega(0)); "
-                         "checked on k in [1e-3, 1e3]" + ("" if decided == "numeric" else " and proved by SymPy"),
-                         None, decided)
+        detail = _asymptotics_text(judged[0].analysis) if len(probes) == 1 else \
+            "Puiseux series at k -> 0 and k -> oo, a k-grid between, for every probed parameter value"
+        return Criterion("yes", "every mode k > 0 decays faster than the mass (Im omega(k) < Im omega(0)): "
+                         + detail + (" and proved by SymPy" if symbolic else ""), None, decided)
     if not any(holds) and all(r[1] for r in results):
+        a = judged[0].analysis
+        if a.n_kept == 0:
+            why = "no kept branch: a branch grows without bound at high k and none decays"
+        elif a.unbounded0:
+            why = ("a kept branch is infinite at k = 0, where the coefficient of the highest time derivative "
+                   "vanishes, so Im omega(0) is not a growth rate")
+        else:
+            why = f"Re s(k) - Re s(0) ~ {a.large.text()} as k -> oo"
         return Criterion("no", "modes of arbitrarily high k do not decay relative to k = 0 "
-                         "(Im omega(k) >= Im omega(0) on an unbounded set of k)", ("0", "oo"), "numeric")
+                         f"(Im omega(k) >= Im omega(0) on an unbounded set of k: {why})", ("0", "oo"), "series")
     # conditional: a bounded band, or only some parameter values
     bounded = [r for r in results if not r[0] and not r[1]]
     band = None
     regime = None
     if bounded and len(bounded) == len([r for r in results if not r[0]]):
-        edges = _band_edges(disp.s[branches[0]]) if branches else []
+        edges = [e for sj in disp.s for e in _band_edges(sj)]
         hi = None
         for e in edges:
             ok = True
@@ -126,10 +149,11 @@ def c2(pde: PDE, disp: Dispersion, kernel: Kernel | None) -> Criterion:
             if ok:
                 hi = e
                 break
-        hi_s = sp.sstr(hi) if hi is not None else _fmt(bounded[0][3])
+        hi_s = sp.sstr(hi) if hi is not None else _fmt(max(r[3] for r in bounded))
+        hi_text = exact_and_decimal(hi) if hi is not None else hi_s
         band = ("0", hi_s)
         regime = f"small {hi_s}" if hi is not None and len(hi.free_symbols) == 1 else None
-        reason = (f"modes with 0 < k < {hi_s} do not decay relative to k = 0; higher modes do, so the "
+        reason = (f"modes with 0 < k < {hi_text} do not decay relative to k = 0; higher modes do, so the "
                   f"PDE is generative when that band is small")
     else:
         good = [v for v, r in zip(probes, results) if r[0]]
@@ -138,7 +162,7 @@ def c2(pde: PDE, disp: Dispersion, kernel: Kernel | None) -> Criterion:
         reason = "C2 holds for some parameter values only: " + regime
         if bounded:
             band = ("0", _fmt(max(r[3] for r in bounded)))
-    return Criterion("conditional", reason, band, "numeric", regime)
+    return Criterion("conditional", reason, band, "series", regime)
 
 
 def _regime_text(good: list[dict], bad: list[dict]) -> str:
@@ -169,13 +193,13 @@ def c1(pde: PDE, kernel: Kernel | None, no_kernel_reason: str, dim: int | None) 
         return Criterion("no", "the kernel changes sign, so it is not a probability path: "
                          + (note or "negative mass found in its real-space form"), decided_by="numeric")
     if kernel.t_max_bound is not None:
-        tb = sp.sstr(kernel.t_max_bound)
+        tb = exact_and_decimal(kernel.t_max_bound)
         return Criterion("conditional", f"p >= 0 needs t < {tb}: {note}", decided_by="symbolic",
                          regime=f"t < {tb}")
     if kernel.positive is None:
         regime = None
         if kernel.t_min is not None:
-            regime = f"t >= {sp.sstr(kernel.t_min)}"
+            regime = f"t >= {exact_and_decimal(kernel.t_min)}"
             names = sorted(s.name for s in kernel.t_min.free_symbols)
             if names:
                 regime = "large " + ", ".join(names) + f" ({regime})"

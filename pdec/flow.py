@@ -61,10 +61,14 @@ def _split_B(rest: sp.Expr) -> sp.Expr:
     """B with rest = Lap B, where FL(beta) = (-Lap)^beta = -Lap FL(beta - 1)."""
     B = sp.S.Zero
     for term in sp.Add.make_args(sp.expand(rest)):
+        if term == 0:
+            continue  # no spatial operator at all (phi_t = 0): B = 0
         if term.has(Lap):
             B += sp.expand(term / Lap)
         else:
-            fls = [f for f in term.atoms(FL)]
+            fls = sorted(term.atoms(FL), key=sp.default_sort_key)
+            if not fls:
+                raise InvalidPDEError(f"internal: the term {term} of the spatial operator has no Laplacian")
             f = fls[0]
             beta = f.args[0]
             lower = sp.S.One if beta - 1 == 0 else FL(beta - 1)

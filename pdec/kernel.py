@@ -30,6 +30,7 @@ from . import laws, radial_transform
 from .dispersion import Dispersion, decays_at_high_k, grows_at_high_k, probe_values
 from .errors import InvalidPDEError, ParameterError
 from .laws import LawSpec, Operator, Recognition
+from .numfmt import exact_and_decimal
 from .pde import FL, PDE, Lap, S, k, t
 
 
@@ -247,7 +248,7 @@ def normalise(pde: PDE, disp: Dispersion, br: Branches) -> Normalised:
         zeros = [z for z in sp.solve(sp.Eq(mass, 0), t) if z.is_positive is not False]
         if zeros:
             t_max = min(zeros, key=lambda z: float(z.subs(probe)) if z.free_symbols else float(z))
-            note += f"The mass M(t) = {sp.sstr(mass)} > 0 only for t < {sp.sstr(t_max)}. "
+            note += f"The mass M(t) = {sp.sstr(mass)} > 0 only for t < {exact_and_decimal(t_max)}. "
     return Normalised(p_hat, mass, psi, standing, t_max, note)
 
 
@@ -344,7 +345,7 @@ def _wavefront(p_hat, kept, params) -> tuple[bool | None, sp.Expr | None, str] |
     big = np.array([1e4, 1e4 + 0.37, 1e5 + 0.11])
     if max(np.abs(qf(big, 1.0)).max(), np.abs(qf(big, 0.1)).max()) < 1e-9:
         return None
-    a = sp.simplify(sp.re(sp.expand_complex(sum(kept) / len(kept))).subs(k, 0))
+    a = _limit0(sp.simplify(sp.re(sp.expand_complex(sum(kept) / len(kept)))))
     weight = sp.exp(a * t)
     if not (a.is_negative or (a.is_number and a < 0)):
         return False, None, (f"a wavefront of weight {sp.sstr(weight)} that never fades: the kernel is signed "
@@ -354,7 +355,7 @@ def _wavefront(p_hat, kept, params) -> tuple[bool | None, sp.Expr | None, str] |
     return None, t_min, (f"in N = 1 the kernel is a probability law (the telegraph process); in N >= 2 it carries "
                          f"a signed wavefront at |x - y| = t of weight {sp.sstr(weight)}, so it is never exactly a "
                          f"positive measure, but the wavefront's weight is below {NEG_TOL:g} of the mass for "
-                         f"t >= {sp.sstr(t_min)} (large {big}). ")
+                         f"t >= {exact_and_decimal(t_min)} (large {big}). ")
 
 
 def _numeric_positivity(q, params, dim, t_max) -> bool | None:

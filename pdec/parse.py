@@ -79,6 +79,7 @@ _KNOWN = "pdec knows dt, lap, fraclap, sqrt"
 _RESERVED_NAMES = frozenset({"S", "Lap", "FL"})
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _PHI_T = re.compile(r"phi_(t+)\Z")
+_OTHER_FIELD = re.compile(r"([A-Za-z][A-Za-z0-9]*)_(?:t+|x+)\Z")
 _DECIMAL = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _INTEGER = re.compile(r"[0-9]+\Z")
 _LOG10_2 = math.log10(2)
@@ -366,6 +367,10 @@ class _Builder:
             raise self.fail(f"{name} is an operator; write {name}(...)", node)
         if name in _RESERVED_NAMES:
             raise self.fail(f"the name {name} is reserved", node)
+        m = _OTHER_FIELD.match(name)
+        if m and m.group(1) != "phi":
+            raise self.fail(f"{name} looks like a derivative of a second field {m.group(1)}: the PDE has one "
+                            "unknown field, phi (a parameter name cannot end in _t or _x)", node, InvalidPDEError)
         if name.startswith("phi_"):
             m = _PHI_T.match(name)
             if not m:

@@ -83,7 +83,12 @@ def _walk(e: sp.Expr) -> sp.Expr:
     if isinstance(e, (dt, lap, fraclap)):
         inner = _walk(e.args[0])
         if not inner.has(_F):
-            return sp.S.Zero  # an operator applied to a constant
+            names = sorted(str(a) for a in e.args[0].free_symbols)
+            what = (f"{', '.join(names)}, a constant parameter" if len(names) == 1 else
+                    f"{', '.join(names)}, constant parameters" if names else "a constant")
+            raise InvalidPDEError(
+                f"{_unwalk(e)} applies an operator to {what}: the PDE has one unknown field, phi "
+                "(every other name is a constant parameter)")
         if isinstance(e, dt):
             n = _order(e.args[1], "the order of dt(f, n)") if len(e.args) == 2 else 1
             return inner * S**n
@@ -211,6 +216,12 @@ class PDE:
             raise InvalidPDEError("the PDE has no time derivative; pdec needs an evolution in t")
         if order > MAX_ORDER or (P.has(Lap) and sp.degree(P, Lap) > MAX_ORDER):
             raise InvalidPDEError(f"the PDE's order in t or in lap exceeds {MAX_ORDER}")
+        lead = sp.Poly(fourier(P), S).LC()
+        if sp.expand(lead.subs(k, 0) if lead.has(k) else lead) == 0:
+            top = from_symbol(sp.Poly(P, S).LC() * S**order)
+            raise InvalidPDEError(
+                f"the highest time derivative comes as {sp.sstr(top)}, whose Fourier coefficient vanishes at "
+                "k = 0: the mode k = 0 does not evolve in t, so the PDE is not an evolution equation")
         params = tuple(sorted((s for s in P.free_symbols if s not in (S, Lap)), key=lambda s: s.name))
         return cls(expr=expr, symbol=P, params=params, order_t=order)
 

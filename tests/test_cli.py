@@ -72,3 +72,78 @@ def test_console_script_exit_code_and_no_torch_import():
     bad = subprocess.run([sys.executable, "-m", "pdec.cli", "check", "phi_t + phi*phi_t"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nonlinear" in bad.stderr
+
+
+# ---- how the PDE is given: a leading minus, standard input, a file
+MINUS = "-phi_t + lap(phi)"
+
+
+@pytest.mark.parametrize("args", [
+    ["check", MINUS],
+    ["check", MINUS, "--json"],
+    ["check", "--json", MINUS],
+    ["check", "--", MINUS, ],
+    ["check", "-phi_t+lap(phi)"],
+    ["check", "-phi_tt - 2*eps*phi_t + lap(phi)", "-p", "eps=2"],
+    ["check", "-phi_tt - 2*eps*phi_t + lap(phi)", "-peps=2"],
+    ["check", "-phi_tt - 2*eps*phi_t + lap(phi)", "--param=eps=2"],
+])
+def test_a_leading_minus_is_the_pde(args):
+    r = run(main, args)
+    assert r.exit_code == 0, r.output
+    assert "-phi_t" in r.output and ("eps" not in args[1] or "eps=2" in r.output or '"eps": 2' in r.output)
+
+
+def test_a_leading_minus_through_the_console_script():
+    import shutil
+
+    exe = shutil.which("pdec")
+    if exe is None:
+        pytest.skip("the pdec console script is not installed")
+    for args in ([MINUS, "--json"], ["--json", "--", MINUS]):
+        out = subprocess.run([exe, "check", *args], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        j = json.loads(out.stdout)
+        assert j["pde"] == MINUS and j["c2"]["verdict"] == "yes" and j["order_t"] == 1
+    # standard input through the real command, and a one-line error for an empty one
+    out = subprocess.run([exe, "check", "-", "--json"], input=MINUS + "\n", capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and json.loads(out.stdout)["pde"] == MINUS, out.stderr
+    out = subprocess.run([exe, "check", "-"], input="  \n", capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "empty" in out.stderr
+
+
+def test_stdin_and_files(tmp_path):
+    f = tmp_path / "pde.txt"
+    f.write_text("phi_tt + 2*eps*phi_t\n  - lap(phi)\n")
+    for args, stdin in ((["check", "-", "--json"], f.read_text()), (["check", f"@{f}", "--json"], None),
+                        (["check", "--file", str(f), "--json"], None), (["check", "-f", "-", "--json"], f.read_text())):
+        r = CliRunner().invoke(main, args, input=stdin)
+        assert r.exit_code == 0, (args, r.output)
+        assert json.loads(r.output)["pde"] == "phi_tt + 2*eps*phi_t - lap(phi)"
+
+
+@pytest.mark.parametrize("args,stdin,words", [
+    (["check", "@/no/such/file"], None, "No such file"),
+    (["check", "--file", "/no/such/file"], None, "No such file"),
+    (["check", "-"], "", "empty"),
+    (["check", "-"], " \n\t\n", "empty"),
+    (["check", "-"], "phi_t + " * 3000, "too long"),
+    (["check", "@"], None, "file name"),
+    (["check"], None, "no PDE given"),
+    (["check", "phi_t", "--file", "x"], None, "not both"),
+    (["check", "phi_t - lap(psi)"], None, "psi"),
+    (["check", "u_t - lap(u)"], None, "u_t"),
+])
+def test_input_errors_are_one_line(args, stdin, words, tmp_path):
+    r = CliRunner().invoke(main, args, input=stdin)
+    assert r.exit_code == 2, (r.output, r.exception)
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pdec: error:") and words in lines[0], r.output
+
+
+def test_binary_file_is_refused(tmp_path):
+    f = tmp_path / "bin"
+    f.write_bytes(b"\xff\xfe\x00phi")
+    r = CliRunner().invoke(main, ["check", f"@{f}"])
+    assert r.exit_code == 2 and "not text" in r.output
