@@ -25,9 +25,6 @@ import torch
 #: the per-coordinate RMS of normalised data (EDM's sigma_data)
 SIGMA_DATA = 0.5
 
-TOY_SETS = ("moons", "circles", "8gaussians", "checkerboard", "swissroll")
-IMAGE_SETS = ("digits",)
-BUILTIN_SETS = TOY_SETS + IMAGE_SETS
 #: the built-in sets that have labels, and their number of classes K
 LABELLED_SETS = {"8gaussians": 8, "digits": 10}
 
@@ -86,6 +83,10 @@ _TOYS = {
     "checkerboard": _checkerboard,
     "swissroll": _swissroll,
 }
+#: the 2-D toy sets (one function each, in _TOYS), the image sets, all built-in sets
+TOY_SETS = tuple(_TOYS)
+IMAGE_SETS = ("digits",)
+BUILTIN_SETS = TOY_SETS + IMAGE_SETS
 
 
 def make_toy_labelled(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
