@@ -136,8 +136,9 @@ CONFIG = ('pde: "phi_t - lap(phi)"\ndata: {name: moons}\nmodel: {kind: mlp, widt
 
 def test_emitted_package_ships_the_plug_in_and_passes_its_tests(point_mass, tmp_path):
     g = emit.generate(parse_config(CONFIG), tmp_path / "pkg")
-    files = {p.relative_to(g.out).as_posix(): p.read_text() for p in g.out.rglob("*.py")}
-    assert "from runtime.point_mass import PointMass" in files["kernel.py"]
+    pkg = g.out / g.plan.name  # the emitted Python package inside the output folder
+    files = {p.relative_to(pkg).as_posix(): p.read_text() for p in pkg.rglob("*.py")}
+    assert "from .runtime.point_mass import PointMass" in files["kernel.py"]
     assert "LAW = PointMass(c=1.0)" in files["kernel.py"]
     assert "class PointMass(RuntimeLaw):" in files["runtime/point_mass.py"]
     assert "pdec" not in files["runtime/point_mass.py"].split('"""', 2)[2]  # imports torch and its siblings only
