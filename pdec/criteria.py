@@ -3,7 +3,10 @@
 C2: Im omega(k) < Im omega(0) for every k > 0 on the dominant kept branch (Im omega = Re s).
   yes: for every k > 0 and every positive parameter value; no: fails on an unbounded set of k;
   conditional: fails on a bounded band of k only, or only for some parameter values.
-  Decided symbolically where SymPy can, always confirmed on a grid of k and parameter values.
+  The kept branches (DESIGN.md section 5, pdec.branches) are followed along k; the ends k -> 0 and
+  k -> infinity are decided by the leading terms of the Puiseux series of Re s(k) - Re s(0)
+  (pdec.asymptotics), a k-grid decides what lies between (tolerance relative to the size of the roots);
+  a single closed-form kept branch is also proved by SymPy where it can.
 C1: the flow (p, v, R) exists with p real, and the point-source density is non-negative: yes when
   the kernel is a Gaussian scale mixture (positive in every dimension), conditional when positivity
   needs a regime (a parameter range, a bounded t, large damping), no for complex coefficients,
@@ -28,7 +31,8 @@ Verdict = str  # "yes" | "no" | "conditional"
 @dataclass(frozen=True)
 class Criterion:
     """A verdict with its one-sentence reason; ``band`` is the failing k-band (C2), ``decided_by``
-    says whether SymPy decided it ("symbolic") or the numeric grid did ("numeric")."""
+    says whether SymPy proved it ("symbolic"), the series and the grid decided it ("series"), or a
+    numerical check did ("numeric")."""
 
     verdict: Verdict
     reason: str

@@ -118,6 +118,8 @@ def test_oracle_sees_what_c2_must_see():
     assert oracle_c2(RandomPDE((0, 0, 0, 2), (0, 0, 0, 0), (-2, 0, 0, 0))) == "yes"  # 2 phi_ttt - 2 lap^2
     assert oracle_c2(RandomPDE((0, 0, 1), (-1, 0, 0), (0, 0, 0))) == "no"  # the wave equation
     assert oracle_c2(RandomPDE((0, 1), (1, 0), (0, 0))) == "no"  # backward diffusion
+    # 2 S^2 - 2 S + 3 - 2 k^4: the kept branch (1 - i sqrt(5 - 4 k^4))/2 has Re s = Re s(0) for k < (5/4)^(1/4)
+    assert oracle_c2(RandomPDE((3, -2, 2), (0, 0, 0), (-2, 0, 0))) == "conditional"
 
 
 @pytest.mark.parametrize("seed", [0])
