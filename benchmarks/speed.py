@@ -47,7 +47,9 @@ import json, os, statistics, sys, time
 sys.path.insert(0, os.getcwd())
 import torch
 torch.set_num_threads(1)
-import model, sampler
+import importlib
+pkg = next(d for d in sorted(os.listdir(".")) if os.path.isfile(os.path.join(d, "model.py")))  # the package folder
+model, sampler = importlib.import_module(pkg + ".model"), importlib.import_module(pkg + ".sampler")
 n, repeats = int(sys.argv[1]), int(sys.argv[2])
 net = model.build().eval()
 calls = [0]
