@@ -489,7 +489,8 @@ def template_names() -> list[str]:
 #: file (<out>/train.py, <out>/sample.py run <name>.train, <name>.sample); the rest render at the top
 PACKAGE_PREFIX = "package/"
 ENTRY_TEMPLATE = "entry.py.j2"
-ENTRIES = {"train": "Train the denoiser", "sample": "Sample from a trained checkpoint"}
+ENTRIES = {"train": "Train the denoiser", "sample": "Sample from a trained checkpoint",
+           "likelihood": "Exact log-likelihood (bits/dim) of data under a trained checkpoint"}
 
 
 def _targets(template: str, name: str) -> list[tuple[str, dict]]:
@@ -522,11 +523,12 @@ def render(p: Plan) -> dict[str, bytes]:
 
 #: the files every package has, whatever the templates folder holds (a floor for check_complete); {name}:
 #: the package's folder
-CORE_FILES = ("README.md", "config.json", "train.py", "sample.py", "{name}/__init__.py", "{name}/data.py",
-              "{name}/kernel.py", "{name}/model.py", "{name}/sample.py", "{name}/sampler.py", "{name}/train.py",
-              "{name}/tests/__init__.py", "{name}/tests/test_package.py", "{name}/runtime/kernel.py",
-              "{name}/runtime/laws.py", "{name}/runtime/model.py", "{name}/runtime/precond.py",
-              "{name}/runtime/sample.py", "{name}/runtime/sampler.py", "{name}/runtime/train.py")
+CORE_FILES = ("README.md", "config.json", "train.py", "sample.py", "likelihood.py", "{name}/__init__.py",
+              "{name}/data.py", "{name}/kernel.py", "{name}/model.py", "{name}/sample.py", "{name}/sampler.py",
+              "{name}/train.py", "{name}/likelihood.py", "{name}/tests/__init__.py",
+              "{name}/tests/test_package.py", "{name}/runtime/kernel.py", "{name}/runtime/laws.py",
+              "{name}/runtime/model.py", "{name}/runtime/precond.py", "{name}/runtime/sample.py",
+              "{name}/runtime/sampler.py", "{name}/runtime/train.py")
 
 
 def expected_files(p: Plan) -> tuple[str, ...]:
