@@ -1,7 +1,6 @@
 """Why Yukawa (m = 1, no D) and mixed diffusion-Poisson stall at NFE 35 (issue 12): the measurements.
 
     python benchmarks/stall.py            # < 10 min on one core; writes benchmarks/results/stall.md
-    python benchmarks/stall.py --attempts # also retrains Yukawa / mixed with three candidate fixes (+ ~5 min)
 
 1. The law: E[S_t]/sigma^2 and the extra target noise E[(1 - c/a)^2 S_t]/sigma^2 of y_eff = x - u/a
    (0 for self-similar laws), per sigma.
@@ -34,7 +33,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import common as C  # noqa: E402
-from pdec.runtime import precond as rp  # noqa: E402
 from pdec.runtime import sampler as rs  # noqa: E402
 from pdec.runtime.data import sliced_w2  # noqa: E402
 from pdec.runtime.laws import Deterministic  # noqa: E402
@@ -64,7 +62,8 @@ def law_table(out):
 
 def final_time(out, ds):
     out += ["## 2. The marginal at sigma_min against the data (moons, 5000 training points, data units)", "",
-            "| model | SW2 at sigma_min 0.002 | at 2e-5 | t_min (0.002) | q99.9 of sqrt(S) (0.002) |", "|---|---:|---:|---:|---:|"]
+            "| model | SW2 at sigma_min 0.002 | at 2e-5 | t_min (0.002) | q99.9 of sqrt(S) (0.002) |",
+            "|---|---:|---:|---:|---:|"]
     y = ds.train[:5000].double()
     for name in MODELS:
         k = C.pdec_kernel(C.BY_NAME[name])
@@ -79,7 +78,8 @@ def final_time(out, ds):
                 S = k.sample_scale(torch.full((200000,), t, dtype=F64), generator=torch.Generator().manual_seed(1))
                 q = float(S.sqrt().quantile(0.999))
         out.append(f"| {name} | {row[0]:.4f} | {row[1]:.4f} | {t0:.3g} | {q:.3g} |")
-    out += ["", "Against the stall (Yukawa 0.089 vs diffusion 0.045 at 800 steps) the final-time mismatch is small.", ""]
+    out += ["", "Against the stall (Yukawa 0.089 vs diffusion 0.045 at 800 steps) the final-time mismatch is small.",
+            ""]
 
 
 def transport(out):
@@ -107,7 +107,8 @@ def transport(out):
         r0 = marg(smax)
         for smin in (0.1, 0.01, 0.002):
             sol = solve_ivp(rhs, (math.log(smax), math.log(smin)), np.log(r0), method="DOP853", rtol=1e-8, atol=1e-10)
-            out.append(f"| {name} | {smin:g} | {np.exp(sol.y[:, -1]).round(4).tolist()} | {marg(smin).round(4).tolist()} |")
+            ode = np.exp(sol.y[:, -1]).round(4).tolist()
+            out.append(f"| {name} | {smin:g} | {ode} | {marg(smin).round(4).tolist()} |")
     out += ["", "The generalised flow transports the marginals (quantiles agree to the Monte-Carlo error).", ""]
 
 
@@ -204,8 +205,8 @@ def trained_vs_exact(out, ds, gmm, steps):
             y = gmm.sample(2000, 12)
             g = torch.Generator().manual_seed(3)
             x, u = k.perturb(y, t.expand(2000).clone(), generator=g)
-            S = (x - y).square().sum(1) / torch.randn(1).abs().new_tensor(1.0)  # |x - y|^2, a proxy of 2 S
-            tail = S > 20 * sig**2
+            S = (x - y).square().sum(1)  # abs(x - y)^2 = S chi^2_2, a proxy of 2 S
+            tail = S > 20 * sig**2  # S > 10 sigma^2, roughly
             sv = torch.full((2000,), sig, dtype=F64)
             Dx = E(x, sv)
             with torch.no_grad():
@@ -234,8 +235,8 @@ def off_manifold(out, ds, steps):
         tr = C.train(C.BY_NAME[name], ds, C.TrainConfig(steps=steps), 0)
         x = tr.sample(2000, 35, 0, normalised=True).double()
         d = torch.cdist(x, tr_pts).min(1).values
-        out.append(f"| {name} | {sliced_w2(ds.denormalise(x), ds.test_raw):.4f} | {d.quantile(q).numpy().round(3).tolist()} | "
-                   f"{int((d > 0.1).sum())} |")
+        sw2 = sliced_w2(ds.denormalise(x), ds.test_raw)
+        out.append(f"| {name} | {sw2:.4f} | {d.quantile(q).numpy().round(3).tolist()} | {int((d > 0.1).sum())} |")
     ref = torch.cdist(torch.from_numpy(ds.test_raw[:2000]).double(), torch.from_numpy(ds.train_raw).double())
     out.append(f"| held-out data | - | {(ref.min(1).values / ds.scale).quantile(q).numpy().round(3).tolist()} | - |")
     out += [""]
@@ -261,11 +262,14 @@ def main(argv=None):
     text = "\n".join(C.header("Why Yukawa and mixed diffusion-Poisson stall at NFE 35 (measurements)", [0],
                               time.time() - t0) + out) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + FINDINGS, encoding="utf-8")
+    if args.out.exists() and FINDINGS in args.out.read_text(encoding="utf-8"):
+        text += FINDINGS + args.out.read_text(encoding="utf-8").split(FINDINGS, 1)[1]  # keep the written findings
+    args.out.write_text(text, encoding="utf-8")
     print(f"-> {args.out}")
 
 
-FINDINGS = ""  # the interpretation is written by hand below the tables in results/stall.md
+#: the heading of the hand-written interpretation in results/stall.md (kept when the tables are rewritten)
+FINDINGS = "## Findings"
 
 if __name__ == "__main__":
     main()
