@@ -134,21 +134,21 @@ def _integrate(denoiser, x, taus, solver: str, cond=None, probes=None, with_div:
         return xs - D, dim - div_D
 
     taus = [float(v) for v in taus]
-    for tau, tau_next in zip(taus[:-1], taus[1:]):
+    for tau, tau_next in zip(taus[:-1], taus[1:], strict=True):
         h = tau_next - tau
         ks, ds = [], []
         for i in range(len(b)):
             row = A[i - 1] if i else ()
             xs = x
-            for a, k in zip(row, ks):
+            for a, k in zip(row, ks, strict=True):
                 if a:
                     xs = xs + (h * a) * k
             k, d = field(xs, tau + h * sum(row))
             ks.append(k)
             ds.append(d)
-        x = x + h * sum(bi * k for bi, k in zip(b, ks))
+        x = x + h * sum(bi * k for bi, k in zip(b, ks, strict=True))
         if with_div:
-            ell = ell + h * sum(bi * d for bi, d in zip(b, ds))
+            ell = ell + h * sum(bi * d for bi, d in zip(b, ds, strict=True))
     return x, ell
 
 
