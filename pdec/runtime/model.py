@@ -88,7 +88,10 @@ class MLP(nn.Module):
 
 
 def _groups(c: int) -> int:
-    return next(g for g in (8, 4, 2, 1) if c % g == 0)
+    """GroupNorm's groups for c channels: at most 8, and at least 2 channels per group where c allows,
+    since a group of one channel subtracts the per-channel constant that the noise (and label)
+    embedding adds, which would cut the network off from sigma."""
+    return next(g for g in (8, 4, 2, 1) if c % g == 0 and (c // g >= 2 or g == 1))
 
 
 class ResBlock(nn.Module):
