@@ -80,6 +80,8 @@ def test_likelihood_smoke(tmp_path):
     for r in models:  # finite, counted: rk4 = 4 forward calls a step, each with one backward pass per coordinate
         assert math.isfinite(r["bits_per_dim"]) and r["n_nonfinite"] == 0 and r["s_per_1000"] > 0
         assert r["nfe_forward"] == 4 * steps and r["nfe_vjp"] == 4 * steps * r["dim"], r
+        if r["routine"] == "pdec":  # the outlier-aware scale's diagnosis: same rows, some solved again
+            assert math.isfinite(r["bits_per_dim_plain"]) and 0 <= r["n_inflated"] <= r["n"]
     md = (tmp_path / "likelihood.md").read_text()
     assert "Command: `python benchmarks/likelihood.py" in md and "## Check row" in md and "Gaussian fit" in md
 
