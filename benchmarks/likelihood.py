@@ -268,13 +268,15 @@ def _score_model(tr, xn, steps, seed):
     return r
 
 
-def _models_on(ds, rows_raw, st, cfg, cache, meta, rows, kind="model"):
-    """Train (or load) every model of the run on ds and score the given held-out rows."""
+def _models_on(ds, rows_raw, st, cfg, cache, meta, rows, done=(), kind="model"):
+    """Train (or load) every model of the run on ds and score the given held-out rows (except those done)."""
     xn = torch.from_numpy(rdata.normalise(rows_raw, ds.mean, ds.scale))
     log_scale = math.log(ds.scale)
     for name in st["models"]:
         spec = C.BY_NAME[name]
         for seed in st["seeds"]:
+            if (kind, name, ds.name, seed) in done:
+                continue
             try:
                 tr = C.train(spec, ds, cfg, seed, cache=cache)
             except C.Unavailable as e:
@@ -337,10 +339,26 @@ def run(args) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     cfg = C.TrainConfig(steps=st["steps"], batch=args.batch)
     cache = C.cache_of(args)
-    rows, meta = [], {"unavailable": {}, "notes": {}, "scale": {}, "n_rows": {}, "n_test": {}}
+    jpath = out / "likelihood.json"
+    rows, meta = [], {"unavailable": {}, "notes": {}, "scale": {}, "n_rows": {}, "n_test": {}, "wall_s": 0.0}
+    if args.resume and jpath.exists():  # keep the rows of an earlier run with the same settings
+        old = json.loads(jpath.read_text())
+        rows, meta = old["rows"], old["meta"]
+        own = float(meta["wall_s"]) - sum(float(e["wall_s"]) for e in meta.get("earlier", []))
+        meta.setdefault("earlier", []).append({"command": meta["settings"]["command"], "wall_s": own})
+    wall_before = float(meta["wall_s"])
     t_start = time.perf_counter()
     torch.set_num_threads(1)
-    gds = _exact_check(st, rows)
+
+    def save():
+        meta["wall_s"] = wall_before + time.perf_counter() - t_start
+        names = list(dict.fromkeys(meta.get("settings", {}).get("datasets", []) + [d for d, _ in st["datasets"]]))
+        meta["settings"] = {k: st[k] for k in ("seeds", "steps", "models", "n2d", "ndig", "lik_steps")} | {
+            "datasets": names, "batch": args.batch, "command": C.command()}
+        jpath.write_text(json.dumps({"rows": rows, "meta": meta}, indent=1) + "\n")
+
+    done = {(r["kind"], r["model"], r["dataset"], r["seed"]) for r in rows}
+    gds = gaussian_dataset() if any(r["kind"] == "exact_denoiser" for r in rows) else _exact_check(st, rows)
     for ds, (name, path) in [(gds, ("gaussian", None))] + [(None, d) for d in st["datasets"]]:
         ds = ds or C.load_data(name, path)
         n_rows = st["n2d"] if ds.dim <= 2 else st["ndig"]
@@ -348,19 +366,18 @@ def run(args) -> Path:
         meta["scale"][ds.name] = float(ds.scale)
         meta["n_rows"][ds.name] = len(rows_raw)
         meta["n_test"][ds.name] = len(ds.test_raw)
-        var_add = (rsampler.SIGMA_MIN * ds.scale) ** 2
-        t0 = time.perf_counter()
-        ll = gaussian_fit_loglik(ds.train_raw, rows_raw, var_add)
-        rows.append({"kind": "gaussian_fit", "model": "gaussian_fit", "dataset": ds.name, "seed": 0,
-                     **_result(ll, ds.dim, 0.0, 0, 0, time.perf_counter() - t0)})
-        _models_on(ds, rows_raw, st, cfg, cache, meta, rows)
-        if ds.name != "gaussian" and ds.dim <= 2 and st["conv"] and ds.name == st["datasets"][0][0]:
+        if ("gaussian_fit", "gaussian_fit", ds.name, 0) not in done:
+            var_add = (rsampler.SIGMA_MIN * ds.scale) ** 2
+            t0 = time.perf_counter()
+            ll = gaussian_fit_loglik(ds.train_raw, rows_raw, var_add)
+            rows.append({"kind": "gaussian_fit", "model": "gaussian_fit", "dataset": ds.name, "seed": 0,
+                         **_result(ll, ds.dim, 0.0, 0, 0, time.perf_counter() - t0)})
+        _models_on(ds, rows_raw, st, cfg, cache, meta, rows, done)
+        if (ds.name != "gaussian" and ds.dim <= 2 and st["conv"] and ds.name == st["datasets"][0][0]
+                and not any(r["kind"] == "convergence" for r in rows)):
             _convergence(ds, rows_raw[:500], st, cfg, cache, rows)
-        (out / "likelihood.json").write_text(json.dumps(rows, indent=1) + "\n")
-    meta["wall_s"] = time.perf_counter() - t_start
-    meta["settings"] = {k: st[k] for k in ("seeds", "steps", "models", "n2d", "ndig", "lik_steps")} | {
-        "datasets": [d for d, _ in st["datasets"]], "batch": args.batch, "command": C.command()}
-    (out / "likelihood.json").write_text(json.dumps({"rows": rows, "meta": meta}, indent=1) + "\n")
+        save()
+    save()
     md = out / "likelihood.md"
     md.write_text("\n".join(report(rows, meta)) + "\n")
     print(md.read_text())
@@ -405,6 +422,9 @@ def report(rows, meta) -> list[str]:
     models = [m for m in st["models"] if any(r["model"] == m and r["kind"] == "model" for r in rows)]
     lines = C.header("Likelihood: bits/dim of held-out data under every compiled PDE and flow matching",
                      st["seeds"], meta["wall_s"])
+    if meta.get("earlier"):
+        lines += ["Rows of earlier runs kept by --resume (the wall time above is the total): "
+                  + "; ".join(f"`{e['command']}` ({float(e['wall_s']) / 60:.1f} min)" for e in meta["earlier"]), ""]
     rows_txt = ", ".join(f"{d} {meta['n_rows'][d]} of {meta['n_test'][d]}" for d in sets if d in meta["n_rows"])
     lines += [
         "Protocol: the networks of quality.py with the same settings (benchmarks/common.py: same MLP, Adam, batch "
@@ -575,6 +595,8 @@ def main(argv=None):
                     "500 on digits, i.e. all 397)")
     ap.add_argument("--lik-steps", type=int, default=None, help="rk4 steps of the likelihood solve (default 32)")
     ap.add_argument("--batch", type=int, default=512, help="training batch (quality.py's)")
+    ap.add_argument("--resume", action="store_true", help="keep the rows already in OUT/likelihood.json (same "
+                    "settings; add data sets or seeds)")
     return run(ap.parse_args(argv))
 
 
