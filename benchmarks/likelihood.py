@@ -479,6 +479,7 @@ def report(rows, meta) -> list[str]:
     lines += _check_table(rows, meta)
     lines += _cost_table(rows, sets, models)
     lines += _convergence_table(rows)
+    lines += _agreement(rows, sets, st)
     if meta["unavailable"]:
         lines += ["## Not available", ""] + [f"- {_label(k)}: {v}" for k, v in meta["unavailable"].items()] + [""]
     nonfinite = [r for r in rows if r.get("n_nonfinite")]
@@ -568,6 +569,37 @@ def _cost_table(rows, sets, models) -> list[str]:
         lines.append(f"| {_label(m)} | {solver} | {any_r['steps']} | {divs} | " + " | ".join(nfe) + " | "
                      + " | ".join(sec) + " |")
     return lines + [""]
+
+
+def _ranks(v):
+    return np.argsort(np.argsort(np.asarray(v, dtype=float))).astype(float)
+
+
+def _agreement(rows, sets, st) -> list[str]:
+    """Spearman's rank correlation of bits/dim with quality.md's SW2 at NFE 35 (same networks), per data set."""
+    q = C.RESULTS / ("quick" if st["steps"] == 800 and st["seeds"] == [0] else "") / "quality.json"
+    if not q.exists():
+        return []
+    qrows = json.loads(q.read_text())
+    lines = []
+    for d in sets:
+        pairs = []
+        for m in dict.fromkeys(r["model"] for r in rows if r["kind"] == "model" and r["dataset"] == d):
+            sw = [r["sw2"] for r in qrows if r["model"] == m and r["dataset"] == d and r["nfe"] == 35
+                  and r["seed"] in st["seeds"] and r.get("sw2") is not None]
+            a = _agg(rows, "model", m, d)
+            if sw and a is not None:
+                pairs.append((a[0], float(np.mean(sw))))
+        if len(pairs) >= 4:
+            rb, rs = _ranks([p[0] for p in pairs]), _ranks([p[1] for p in pairs])
+            rho = float(np.corrcoef(rb, rs)[0, 1])
+            lines.append(f"- {d}: Spearman's rho = {rho:.2f} over {len(pairs)} models")
+    if not lines:
+        return []
+    return (["## Agreement with sample quality", "",
+             f"Rank correlation, across models, of bits/dim (above) with the sliced W2 of their samples at NFE 35 in "
+             f"{q.relative_to(C.ROOT)} (the same networks): positive = the likelihood ranks the models as the sample "
+             "quality does.", ""] + lines + [""])
 
 
 def _convergence_table(rows) -> list[str]:
