@@ -475,6 +475,7 @@ def report(rows, meta) -> list[str]:
         lines.append(f"| {_label(m)} | {lib} | " + " | ".join(cells) + " |")
     lines += ["", "Models below the Gaussian fit: " + ", ".join(f"{d} {sum(v)} of {len(v)}" for d, v in beats.items())
               + ".", ""]
+    lines += _summary(rows, sets, models)
     lines += _outlier_table(rows, sets, models)
     lines += _check_table(rows, meta)
     lines += _cost_table(rows, sets, models)
@@ -488,6 +489,30 @@ def report(rows, meta) -> list[str]:
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return lines
+
+
+def _summary(rows, sets, models) -> list[str]:
+    """Best compiled PDE per data set (as sampled, and with the outlier-aware scale off) against flow_matching."""
+    out = []
+    for d in sets:
+        best, best_plain = None, None
+        for m in models:
+            if C.BY_NAME[m].family != "pdec":
+                continue
+            rs = [r for r in rows if r["kind"] == "model" and r["model"] == m and r["dataset"] == d]
+            if not rs:
+                continue
+            v = float(np.mean([r["bits_per_dim"] for r in rs]))
+            vp = float(np.mean([r["bits_per_dim_plain"] for r in rs]))
+            best = min(best or (math.inf, ""), (v, _label(m)))
+            best_plain = min(best_plain or (math.inf, ""), (vp, _label(m)))
+        fm = _agg(rows, "model", "flow_matching", d)
+        if best is None:
+            continue
+        out.append(f"- {d}: best compiled PDE {best[1]} {best[0]:.3f} bits/dim (outlier-aware scale off: "
+                   f"{best_plain[1]} {best_plain[0]:.3f})" + (f"; flow_matching {fm[0]:.3f}" if fm else "")
+                   + (f"; difference {best[0] - fm[0]:+.3f} bits/dim" if fm else ""))
+    return (["Best per data set (lower is better):", ""] + out + [""]) if out else []
 
 
 def _outlier_table(rows, sets, models) -> list[str]:
@@ -584,20 +609,23 @@ def _agreement(rows, sets, st) -> list[str]:
     lines = []
     for d in sets:
         pairs = []
+        key = "fd" if any(r.get("fd") is not None for r in qrows if r["dataset"] == d) else "sw2"
         for m in dict.fromkeys(r["model"] for r in rows if r["kind"] == "model" and r["dataset"] == d):
-            sw = [r["sw2"] for r in qrows if r["model"] == m and r["dataset"] == d and r["nfe"] == 35
-                  and r["seed"] in st["seeds"] and r.get("sw2") is not None]
+            sw = [r[key] for r in qrows if r["model"] == m and r["dataset"] == d and r["nfe"] == 35
+                  and r["seed"] in st["seeds"] and r.get(key) is not None]
             a = _agg(rows, "model", m, d)
             if sw and a is not None:
                 pairs.append((a[0], float(np.mean(sw))))
         if len(pairs) >= 4:
             rb, rs = _ranks([p[0] for p in pairs]), _ranks([p[1] for p in pairs])
             rho = float(np.corrcoef(rb, rs)[0, 1])
-            lines.append(f"- {d}: Spearman's rho = {rho:.2f} over {len(pairs)} models")
+            lines.append(f"- {d} ({'Frechet distance' if key == 'fd' else 'sliced W2'}): Spearman's rho = {rho:.2f} "
+                         f"over {len(pairs)} models")
     if not lines:
         return []
     return (["## Agreement with sample quality", "",
-             f"Rank correlation, across models, of bits/dim (above) with the sliced W2 of their samples at NFE 35 in "
+             f"Rank correlation, across models, of bits/dim (above) with the sliced W2 (digits: the classifier Frechet "
+             f"distance) of their samples at NFE 35 in "
              f"{q.relative_to(C.ROOT)} (the same networks): positive = the likelihood ranks the models as the sample "
              "quality does.", ""] + lines + [""])
 
