@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,36 @@ def test_robustness_smoke(tmp_path):
     assert {r["D"] for r in rows} == {8, None}
     assert all(r["value"] is not None for r in rows)
     assert (tmp_path / "robustness.png").stat().st_size > 1000
+
+
+def test_likelihood_smoke(tmp_path):
+    """benchmarks/likelihood.py --smoke: the exact-denoiser check row meets the exact log-density, counted NFE."""
+    from benchmarks import likelihood
+
+    pytest.importorskip("flow_matching")
+    likelihood.main(["--smoke", "--out", str(tmp_path), "--cache", "none"])
+    out = json.loads((tmp_path / "likelihood.json").read_text())
+    rows, meta = out["rows"], out["meta"]
+    assert {r["kind"] for r in rows} == {"exact", "exact_denoiser", "gaussian_fit", "model"}
+    check = [r for r in rows if r["kind"] == "exact_denoiser"]
+    assert {r["model"] for r in check} >= {"diffusion"} and len(check) >= 3
+    for r in check:  # pdec's routine with the exact denoiser against the exact log-density of p_{sigma_min}
+        assert abs(r["mean_err_nats_per_dim"]) < 2e-3, r
+        if r["sigma_max"] == likelihood.CHECK_SIGMA_MAX and r["steps"] == 64:
+            assert r["max_abs_err_nats_per_dim"] < 1e-3, r
+    true = next(r for r in rows if r["kind"] == "exact")["bits_per_dim"]
+    fit = {r["dataset"]: r["bits_per_dim"] for r in rows if r["kind"] == "gaussian_fit"}
+    assert set(fit) == {"gaussian", "moons"} and abs(fit["gaussian"] - true) < 0.01  # the fit of N(0, I) is it
+    models = [r for r in rows if r["kind"] == "model"]
+    assert {r["routine"] for r in models} == {"pdec", "flow_matching"}
+    steps = meta["settings"]["lik_steps"]
+    for r in models:  # finite, counted: rk4 = 4 forward calls a step, each with one backward pass per coordinate
+        assert math.isfinite(r["bits_per_dim"]) and r["n_nonfinite"] == 0 and r["s_per_1000"] > 0
+        assert r["nfe_forward"] == 4 * steps and r["nfe_vjp"] == 4 * steps * r["dim"], r
+        if r["routine"] == "pdec":  # the outlier-aware scale's diagnosis: same rows, some solved again
+            assert math.isfinite(r["bits_per_dim_plain"]) and 0 <= r["n_inflated"] <= r["n"]
+    md = (tmp_path / "likelihood.md").read_text()
+    assert "Command: `python benchmarks/likelihood.py" in md and "## Check row" in md and "Gaussian fit" in md
 
 
 def test_quantise_rounds_to_the_stated_grid():

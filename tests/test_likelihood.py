@@ -164,29 +164,6 @@ def test_radial_prior(dim):
 # likelihood on Gaussian data
 
 
-def exact_denoiser(kernel, s2, n_nodes=201):
-    """E[y_eff | x] for y ~ N(0, s2 I): x (1 - E[rate(S, t) / (2 a(t) (s2 + S)) | x]) (DESIGN.md 6).
-
-    u = (dS/dt)/(2S) (x - y) and E[x - y | x, S] = S/(s2 + S) x; the posterior of S_t given x is
-    f_t(S) N(x; 0, (s2 + S) I), integrated over the quantile (prior.mixture_nodes)."""
-    law = kernel.law
-    cache = {}
-
-    def D(x, sigma):
-        key = float(sigma[0])
-        if key not in cache:
-            t = kernel.sigma_inv(sigma[:1].to(F64))
-            S = P.mixture_nodes(law, t, torch.zeros(1, dtype=F64), 1, n=n_nodes)[0]
-            cache[key] = (t, S, law.rate(S, t) / (2.0 * law.dlog_sigma_dt(t) * (s2 + S)))
-        t, S, h = cache[key]
-        x64 = x.to(F64).reshape(x.shape[0], -1)
-        _, logw = P.mixture_nodes(law, t, (x64 * x64).sum(1), x64.shape[1], var0=s2, n=n_nodes)
-        shrink = 1.0 - (torch.softmax(logw, -1) * h).sum(-1)
-        return (x64 * shrink[:, None]).reshape(x.shape).to(x.dtype)
-
-    return D
-
-
 @pytest.mark.parametrize("law", [L.Deterministic(0.5), L.InverseGamma(3.0), L.InverseGaussian(1.0, 1.0)], ids=repr)
 def test_gaussian_data_exact_likelihood(law):
     """log p_{sigma_min}(x0) of y ~ N(0, s^2 I) convolved with the kernel at t_min, to 1e-3 nats/dim.
@@ -196,7 +173,7 @@ def test_gaussian_data_exact_likelihood(law):
     s, dim, smin, smax = 0.6, 2, 0.01, 200.0
     kern = Kernel(law)
     x0 = s * torch.randn(24, dim, generator=torch.Generator().manual_seed(0), dtype=F64)
-    res = LK.log_likelihood(exact_denoiser(kern, s * s), kern, x0, smin, smax, steps=40, solver="rk4")
+    res = LK.log_likelihood(LK.gaussian_denoiser(kern, s * s), kern, x0, smin, smax, steps=40, solver="rk4")
     t_min = kern.sigma_inv(torch.tensor(smin, dtype=F64))
     t_max = kern.sigma_inv(torch.tensor(smax, dtype=F64))
     exact = P.log_mixture(law, t_min, (x0 * x0).sum(1), dim, var0=s * s)

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .prior import log_prior
+from .prior import log_prior, mixture_nodes
 
 __all__ = ["TABLEAUS", "EXACT_DIM", "LogLikelihood", "encode", "log_likelihood", "divergence",
-           "log_sigma_grid", "likelihood_nfe", "nll_nats_per_dim", "bits_per_dim"]
+           "log_sigma_grid", "likelihood_nfe", "nll_nats_per_dim", "bits_per_dim", "gaussian_denoiser"]
 
 _F64 = torch.float64
 #: exact divergence up to this many coordinates per row, Hutchinson beyond
@@ -198,6 +198,31 @@ def nll_nats_per_dim(log_lik, dim: int, log_scale: float = 0.0):
 def bits_per_dim(log_lik, dim: int, log_scale: float = 0.0):
     """nll_nats_per_dim / ln 2."""
     return nll_nats_per_dim(log_lik, dim, log_scale) / math.log(2.0)
+
+
+def gaussian_denoiser(kernel, s2: float, n_nodes: int = 201):
+    """The exact denoiser E[y_eff | x] of Gaussian data y ~ N(0, s2 I) (normalised units), for checks:
+    x (1 - E[rate(S, t) / (2 a(t) (s2 + S)) | x]) (DESIGN.md 6).
+
+    u = (dS/dt)/(2S) (x - y) and E[x - y | x, S] = S/(s2 + S) x; the posterior of S_t given x is
+    f_t(S) N(x; 0, (s2 + S) I), integrated over the quantile (prior.mixture_nodes, ``n_nodes`` nodes;
+    one node for the Gaussian kernel). The nodes are cached per sigma (the first row's)."""
+    law = kernel.law
+    cache = {}
+
+    def D(x, sigma):
+        key = float(sigma[0])
+        if key not in cache:
+            t = kernel.sigma_inv(sigma[:1].to(_F64))
+            S = mixture_nodes(law, t, torch.zeros(1, dtype=_F64, device=x.device), 1, n=n_nodes)[0]
+            cache[key] = (t, S, law.rate(S, t) / (2.0 * law.dlog_sigma_dt(t) * (s2 + S)))
+        t, S, h = cache[key]
+        x64 = x.to(_F64).reshape(x.shape[0], -1)
+        _, logw = mixture_nodes(law, t, (x64 * x64).sum(1), x64.shape[1], var0=s2, n=n_nodes)
+        shrink = 1.0 - (torch.softmax(logw, -1) * h).sum(-1)
+        return (x64 * shrink[:, None]).reshape(x.shape).to(x.dtype)
+
+    return D
 
 
 # ----------------------------------------------------------------------------------------------
