@@ -163,14 +163,19 @@ def run(args) -> Path:
     seeds, steps, n, nfes, models, datasets = _settings(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        return write(out, *_merge([Path(d) for d in args.merge.split(",")]))
     cfg = C.TrainConfig(steps=steps)
     t0 = time.perf_counter()
-    rows, floors, unavailable, whys = [], {}, {}, {}
+    res = {"rows": [], "floors": {}, "unavailable": {}, "grid_reasons": {}}
+    settings = {"seeds": seeds, "steps": steps, "n": n, "nfes": nfes, "models": models,
+                "datasets_asked": [d for d, _ in datasets], "command": C.command()}
+    rows, whys = res["rows"], res["grid_reasons"]
     for ds_name, path in datasets:
         ds = C.load_data(ds_name, path)
         scorer = C.Scorer(ds, n_eval=n,
                           classifier_cache=(C.RESULTS / "digits_classifier.npz") if ds.name == "digits" else None)
-        floors[ds.name] = {k: _num(v) for k, v in scorer.floor.items() if k in ("sw2", "fd")}
+        res["floors"][ds.name] = {k: _num(v) for k, v in scorer.floor.items() if k in ("sw2", "fd")}
         for name in models:
             spec = C.BY_NAME[name]
             for seed in seeds:
@@ -178,7 +183,7 @@ def run(args) -> Path:
                 try:
                     tr = C.train(spec, ds, cfg, seed, cache=C.cache_of(args))
                 except C.Unavailable as e:
-                    unavailable[name] = str(e)
+                    res["unavailable"][name] = str(e)
                     print(f"[{ds.name}] {name}: not available: {e}", flush=True)
                     break
                 x_ref = S.pilot_reference(tr) if spec.family == "pdec" else None
@@ -196,27 +201,50 @@ def run(args) -> Path:
                         rows.append(row)
                         if grid == "auto":
                             whys[f"{ds.name}/{name}/{seed}/{solver}/{nfe}"] = why
-                best = summarise(rows, [ds.name], [name], nfes, metrics_of(rows))
+                best = summarise(rows, [ds.name], [name], nfes, ["sw2"])
                 print(f"[{ds.name}] {name} s{seed} ({time.perf_counter() - t1:.0f} s): " + ", ".join(
-                    f"{b['nfe']}: {b['value']:.4f} {b['solver']}/{b['grid']}" for b in best if b["metric"] == "sw2"),
-                    flush=True)
-    wall = time.perf_counter() - t0
+                    f"{b['nfe']}: {b['value']:.4f} {b['solver']}/{b['grid']}" for b in best), flush=True)
+        settings["wall_s"] = time.perf_counter() - t0
+        md = write(out, res, settings)  # after every data set: a partial run keeps what it measured
+    return md
+
+
+def _merge(dirs) -> tuple[dict, dict]:
+    """The union of several runs' fewstep.json (parallel processes, one group of data sets each)."""
+    res = {"rows": [], "floors": {}, "unavailable": {}, "grid_reasons": {}}
+    settings = None
+    wall, merged = 0.0, []
+    for d in dirs:
+        j = json.loads((d / "fewstep.json").read_text())
+        res["rows"] += j["rows"]
+        for k in ("floors", "unavailable", "grid_reasons"):
+            res[k].update(j[k])
+        settings = settings or dict(j["settings"])
+        settings["datasets_asked"] = list(dict.fromkeys(settings["datasets_asked"] + j["settings"]["datasets_asked"]))
+        wall += j["settings"]["wall_s"]
+        merged.append(j["settings"]["command"])
+    settings.update(wall_s=wall, merged=merged, command=C.command())
+    return res, settings
+
+
+def write(out: Path, res: dict, settings: dict) -> Path:
+    """fewstep.json and fewstep.md of the rows measured so far."""
+    rows, nfes, models = res["rows"], settings["nfes"], settings["models"]
     metrics = metrics_of(rows)
     ds_names = list(dict.fromkeys(r["dataset"] for r in rows))
+    settings["datasets"] = ds_names
     model_names = [m for m in models if any(r["model"] == m for r in rows)]
     best = summarise(rows, ds_names, model_names, nfes, metrics)
     ratios = ratio_table(best, ds_names, nfes, metrics)
     base = summarise(rows, ds_names, model_names, nfes, metrics, baseline_only=True)
     base_ratios = ratio_table(base, ds_names, nfes, metrics)
-    settings = {"seeds": seeds, "steps": steps, "n": n, "nfes": nfes, "models": models, "datasets": ds_names,
-                "command": C.command(), "wall_s": wall}
     (out / "fewstep.json").write_text(json.dumps(
-        {"settings": settings, "floors": floors, "unavailable": unavailable, "rows": rows, "best": best,
-         "ratios": ratios, "baseline_best": base, "baseline_ratios": base_ratios, "grid_reasons": whys},
-        indent=1) + "\n")
+        {"settings": settings, "floors": res["floors"], "unavailable": res["unavailable"], "rows": rows,
+         "best": best, "ratios": ratios, "baseline_best": base, "baseline_ratios": base_ratios,
+         "grid_reasons": res["grid_reasons"]}, indent=1) + "\n")
     md = out / "fewstep.md"
-    md.write_text("\n".join(report(rows, best, ratios, base_ratios, floors, unavailable, settings, wall)) + "\n")
-    print(md.read_text())
+    md.write_text("\n".join(report(rows, best, ratios, base_ratios, res["floors"], res["unavailable"], settings,
+                                   settings["wall_s"])) + "\n")
     return md
 
 
@@ -314,6 +342,11 @@ def report(rows, best, ratios, base_ratios, floors, unavailable, settings, wall)
         "ones. Grids: its sigma_schedule `karras` (rho = 7) and `exponential`. Not candidates: "
         "sde-dpmsolver++ (stochastic); diffusers' UniPC and DEIS schedulers have no EDM (sigma-parametrised) "
         "version.", ""]
+    missing = [d for d in settings.get("datasets_asked", ds_names) if d not in ds_names]
+    if missing:
+        lines += [f"Partial: the run asked for {', '.join(missing)} as well; not measured (yet).", ""]
+    if settings.get("merged"):
+        lines += ["Merged from: " + "; ".join(f"`{c}`" for c in settings["merged"]) + " (wall time: their sum).", ""]
     for name, why in unavailable.items():
         lines += [f"Not available: {C.BY_NAME[name].label}: {why}.", ""]
     metrics = metrics_of(rows)
@@ -436,6 +469,7 @@ def main(argv=None):
     ap.add_argument("--models", default=None, help="comma-separated subset of " + ",".join(MODELS))
     ap.add_argument("--nfe", default=None, help="comma-separated NFEs (default 3,5,8,11,35)")
     ap.add_argument("--n-samples", type=int, default=None, help="samples per solve (default 2000)")
+    ap.add_argument("--merge", default=None, help="comma-separated output folders of runs to merge into one report")
     C.set_command(__file__, argv)
     return run(ap.parse_args(argv))
 
