@@ -17,10 +17,12 @@ Models:
   (precondition_inputs / precondition_noise / precondition_outputs), sigma grid from its
   set_timesteps; Euler through scheduler.step; Heun (EDM's Algorithm 1) on the scheduler's sigmas and
   preconditioning, since diffusers has no EDM Heun scheduler. sigma_max: the same data rule as pdec
-  (the diffusion kernel's choose_sigma_max), not EDM's 80.
+  (the diffusion kernel's choose_sigma_max), not EDM's 80. fewstep.py also samples it with diffusers'
+  EDMDPMSolverMultistepScheduler (EDM_SOLVERS) on both sigma schedules (EDM_SCHEDULES).
 - flow_matching peer (Meta's ``flow_matching``): AffineProbPath with CondOTScheduler, loss
   |v(x_t, t) - dx_t|^2, sampling with its ODESolver on a uniform time grid: 'euler' for NFE 5,
-  'heun2' then a last 'euler' step above (NFE = 2 steps - 1, as EDM's Heun).
+  'heun2' then a last 'euler' step above (NFE = 2 steps - 1, as EDM's Heun); fewstep.py also uses its
+  other fixed-grid methods (FM_METHODS).
 
 NFE: 5 -> Euler, 5 steps; odd NFE > 5 -> Heun, (NFE + 1)/2 steps. Every solve counts its network
 calls and checks the count.
