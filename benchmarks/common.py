@@ -17,10 +17,12 @@ Models:
   (precondition_inputs / precondition_noise / precondition_outputs), sigma grid from its
   set_timesteps; Euler through scheduler.step; Heun (EDM's Algorithm 1) on the scheduler's sigmas and
   preconditioning, since diffusers has no EDM Heun scheduler. sigma_max: the same data rule as pdec
-  (the diffusion kernel's choose_sigma_max), not EDM's 80.
+  (the diffusion kernel's choose_sigma_max), not EDM's 80. fewstep.py also samples it with diffusers'
+  EDMDPMSolverMultistepScheduler (EDM_SOLVERS) on both sigma schedules (EDM_SCHEDULES).
 - flow_matching peer (Meta's ``flow_matching``): AffineProbPath with CondOTScheduler, loss
   |v(x_t, t) - dx_t|^2, sampling with its ODESolver on a uniform time grid: 'euler' for NFE 5,
-  'heun2' then a last 'euler' step above (NFE = 2 steps - 1, as EDM's Heun).
+  'heun2' then a last 'euler' step above (NFE = 2 steps - 1, as EDM's Heun); fewstep.py also uses its
+  other fixed-grid methods (FM_METHODS).
 
 NFE: 5 -> Euler, 5 steps; odd NFE > 5 -> Heun, (NFE + 1)/2 steps. Every solve counts its network
 calls and checks the count.
@@ -289,11 +291,29 @@ class _Counting(nn.Module):
 # ----------------------------------------------------------------------------- peers: EDM via diffusers
 
 
-def _edm_scheduler(sigma_max: float):
-    from diffusers import EDMEulerScheduler
+#: diffusers' fixed-step EDM solvers: name -> the EDMDPMSolverMultistepScheduler options (None: EDMEulerScheduler)
+EDM_SOLVERS = {
+    "euler": None,  # EDMEulerScheduler.step
+    "heun": None,  # EDM's Algorithm 1 on EDMEulerScheduler's sigmas and preconditioning (no Heun scheduler)
+    "dpmpp_2m": {"solver_order": 2, "solver_type": "midpoint"},
+    "dpmpp_2m_heun": {"solver_order": 2, "solver_type": "heun"},
+    "dpmpp_3m": {"solver_order": 3, "solver_type": "midpoint"},
+}
+#: diffusers' EDM sigma schedules: karras = EDM's rho = 7 grid, exponential = log-linear
+EDM_SCHEDULES = ("karras", "exponential")
 
-    return EDMEulerScheduler(sigma_min=rsampler.SIGMA_MIN, sigma_max=float(sigma_max), sigma_data=rdata.SIGMA_DATA,
-                             rho=rsampler.RHO, prediction_type="epsilon", final_sigmas_type="zero")
+
+def _edm_scheduler(sigma_max: float, solver: str = "euler", sigma_schedule: str = "karras"):
+    """diffusers' EDM scheduler of a solver (EDM_SOLVERS): EDMEulerScheduler, or EDMDPMSolverMultistepScheduler
+    (algorithm_type dpmsolver++, lower_order_final, final sigma 0), with pdec's sigma_min and the data's sigma_max."""
+    import diffusers
+
+    kw = dict(sigma_min=rsampler.SIGMA_MIN, sigma_max=float(sigma_max), sigma_data=rdata.SIGMA_DATA,
+              sigma_schedule=sigma_schedule, rho=rsampler.RHO, prediction_type="epsilon", final_sigmas_type="zero")
+    opts = EDM_SOLVERS[solver]
+    if opts is None:
+        return diffusers.EDMEulerScheduler(**kw)
+    return diffusers.EDMDPMSolverMultistepScheduler(**kw, **opts, algorithm_type="dpmsolver++")
 
 
 class _DiffusersDenoiser(nn.Module):
@@ -321,12 +341,13 @@ def _edm_loss(backbone, y, g, scheduler):
     return (weight * (D - y).square().mean(1)).mean()
 
 
-def _edm_sample(backbone, sigma_max, n, dim, steps, solver, g):
-    sched = _edm_scheduler(sigma_max)
+def _edm_sample(backbone, sigma_max, n, dim, steps, solver, g, sigma_schedule="karras"):
+    """diffusers' sampling loop of an EDM_SOLVERS solver on a sigma schedule (EDM_SCHEDULES): steps sigmas, then 0."""
+    sched = _edm_scheduler(sigma_max, solver, sigma_schedule)
     sched.set_timesteps(steps)
     sig = sched.sigmas  # float32, ends in 0
     x = sig[0] * torch.randn(n, dim, generator=g)  # EDM's prior sigma_max * N(0, I)
-    if solver == "euler":
+    if solver != "heun":
         for tstep in sched.timesteps:
             F = backbone(sched.scale_model_input(x, tstep), tstep.expand(n))
             x = sched.step(F, tstep, x).prev_sample
@@ -353,7 +374,17 @@ def _fm_loss(backbone, y, g, path):
     return (backbone(ps.x_t, ps.t) - ps.dx_t).square().mean()
 
 
+#: flow_matching's ODESolver methods with a fixed grid (torchdiffeq's fixed-grid solvers; 'implicit_adams' is
+#: left out: its corrector iterates to a tolerance, so its NFE is not fixed by the grid)
+FM_METHODS = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams")
+
+
 def _fm_sample(backbone, n, dim, steps, solver, g):
+    """ODESolver.sample on the uniform grid of ``steps`` intervals of [0, 1] (its step_size grid).
+
+    ``solver``: a FM_METHODS method, or "<method>+euler" (the method on the first steps - 1 intervals,
+    then one Euler step: odd NFE for the two-stage methods); "heun" is "heun2+euler".
+    """
     from flow_matching.solver import ODESolver
     from flow_matching.utils import ModelWrapper
 
@@ -364,10 +395,12 @@ def _fm_sample(backbone, n, dim, steps, solver, g):
     ode = ODESolver(velocity_model=Velocity(backbone))
     x = torch.randn(n, dim, generator=g)
     grid = torch.linspace(0.0, 1.0, steps + 1)
-    if solver == "euler":
-        return ode.sample(x, step_size=None, method="euler", time_grid=grid)
-    x = ode.sample(x, step_size=None, method="heun2", time_grid=grid[:-1])
-    return ode.sample(x, step_size=None, method="euler", time_grid=grid[-2:])
+    method, _, last = ("heun2+euler" if solver == "heun" else solver).partition("+")
+    if not last:
+        return ode.sample(x, step_size=None, method=method, time_grid=grid)
+    if steps > 1:
+        x = ode.sample(x, step_size=None, method=method, time_grid=grid[:-1])
+    return ode.sample(x, step_size=None, method=last, time_grid=grid[-2:])
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -483,6 +516,7 @@ class Scorer:
         self.ds = ds
         self.metrics = metrics
         self.h = metrics.median_bandwidth(ds.test_raw)
+        self.sw2_to_test = metrics.SlicedW2To(ds.test_raw)
         self.clf = None
         if ds.name == "digits":
             self.clf = metrics.DigitsClassifier(ds.train_raw, ds.labels_train, ds.test_raw, ds.labels_test,
@@ -493,14 +527,15 @@ class Scorer:
         self.floor = self.score(train_sub)
         self.gaussian = self.score(rdata.fit_gaussian(ds.train_raw, n_eval, seed=0))
 
-    def score(self, x) -> dict:
-        """{"sw2", "mmd"} (+ "fd", "conf", "is" for digits); NaN where the samples are not finite."""
+    def score(self, x, mmd: bool = True) -> dict:
+        """{"sw2", "mmd"} (+ "fd", "conf", "is" for digits); NaN where the samples are not finite (or mmd=False)."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         finite = bool(np.isfinite(x).all())
         out = {"sw2": float("nan"), "mmd": float("nan")}
         if finite:
-            out["sw2"] = self.metrics.sliced_w2(x, self.ds.test_raw)
-            out["mmd"] = self.metrics.mmd(x, self.ds.test_raw, self.h)
+            out["sw2"] = self.sw2_to_test(x)  # = metrics.sliced_w2(x, test_raw), the test split's quantiles kept
+            if mmd:
+                out["mmd"] = self.metrics.mmd(x, self.ds.test_raw, self.h)
         if self.clf is not None:
             s = self.clf.scores(x, self.ref_features) if finite else None
             out.update(fd=s.fd if s else float("nan"), conf=s.confidence if s else float("nan"),

@@ -40,6 +40,26 @@ def sliced_w2(a, b, n_proj: int = N_PROJ, seed: int = 0) -> float:
     return _sliced_w2(np.asarray(a), np.asarray(b), n_proj=n_proj, seed=seed)
 
 
+class SlicedW2To:
+    """sliced_w2(a, ref) for many a against one fixed ref: the ref's projected quantiles computed once.
+
+    The same directions, quantile levels and arithmetic as pdec.runtime.data.sliced_w2 (equal to it,
+    tests/test_bench_fewstep.py); used where hundreds of sample sets are scored against one split.
+    """
+
+    def __init__(self, ref, n_proj: int = N_PROJ, seed: int = 0):
+        b = _rows(ref)
+        g = torch.Generator().manual_seed(seed)
+        theta = torch.randn(b.shape[1], n_proj, generator=g, dtype=torch.float64)
+        self.theta = theta / theta.norm(dim=0, keepdim=True)
+        self.q = (torch.arange(1000, dtype=torch.float64) + 0.5) / 1000
+        self.pb = torch.quantile(b @ self.theta, self.q, dim=0)
+
+    def __call__(self, a) -> float:
+        pa = torch.quantile(_rows(a) @ self.theta, self.q, dim=0)
+        return float(((pa - self.pb) ** 2).mean().sqrt())
+
+
 def median_bandwidth(ref, n: int = 1000, seed: int = 0) -> float:
     """h = the median pairwise distance (i < j) of up to n seeded rows of ref."""
     z = _rows(ref)

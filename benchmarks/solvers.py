@@ -64,9 +64,19 @@ def _prior(tr: C.Trained, n: int, seed: int) -> torch.Tensor:
     return rs.prior(tr.kernel, n, (tr.data.dim,), tr.t_max, generator=g)
 
 
+def pilot_reference(tr: C.Trained) -> torch.Tensor:
+    """choose_grid's reference solve of the pilot batch (the same for every solver and step count of a model)."""
+    D = rprecond.Precond(tr.backbone, tr.data.dim, rdata.SIGMA_DATA).eval()
+    return rs.grid_reference(D, _prior(tr, PILOT, 999), rs.SIGMA_MIN, tr.sigma_max)
+
+
 @torch.no_grad()
-def sample(tr: C.Trained, n: int, nfe: int, solver: str, grid: str, seed: int) -> tuple[torch.Tensor, str]:
-    """(samples in normalised units, the grid's reason) at exactly ``nfe`` network calls."""
+def sample(tr: C.Trained, n: int, nfe: int, solver: str, grid: str, seed: int,
+           x_ref: torch.Tensor | None = None) -> tuple[torch.Tensor, str, int]:
+    """(samples in normalised units, the grid's reason, the solve's counted network calls == ``nfe``).
+
+    ``x_ref``: pilot_reference(tr), if already computed (grid 'auto' only; the same grid either way).
+    """
     steps = steps_of(nfe, solver)
     counter = _Counter(tr.backbone)
     D = rprecond.Precond(counter, tr.data.dim, rdata.SIGMA_DATA).eval()
@@ -74,12 +84,13 @@ def sample(tr: C.Trained, n: int, nfe: int, solver: str, grid: str, seed: int) -
     if grid == "edm":
         sigmas = rs.edm_sigmas(steps, rs.SIGMA_MIN, tr.sigma_max)
     else:
-        sigmas, why = rs.choose_grid(D, tr.kernel, _prior(tr, PILOT, 999), steps, solver, rs.SIGMA_MIN, tr.sigma_max)
+        sigmas, why = rs.choose_grid(D, tr.kernel, _prior(tr, PILOT, 999), steps, solver, rs.SIGMA_MIN, tr.sigma_max,
+                                     x_ref=x_ref)
         counter.calls = 0
     x = rs.solve(D, _prior(tr, n, 10_000 + seed), sigmas, solver)
     if counter.calls != nfe:
         raise AssertionError(f"{solver}: {counter.calls} network calls for NFE {nfe}")
-    return x, why
+    return x, why, counter.calls
 
 
 @torch.no_grad()
@@ -146,7 +157,7 @@ def run(args) -> Path:
                         if steps_of(nfe, solver) is None:
                             continue
                         for grid in GRIDS:
-                            x, why = sample(tr, n, nfe, solver, grid, seed)
+                            x, why, _ = sample(tr, n, nfe, solver, grid, seed)
                             sw2 = scorer.score(ds.denormalise(x))["sw2"]
                             rows.append({"dataset": ds.name, "model": name, "seed": seed, "solver": solver,
                                          "nfe": nfe, "grid": grid, "sw2": sw2 if math.isfinite(sw2) else None})

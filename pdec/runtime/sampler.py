@@ -295,9 +295,17 @@ def _rms(x: torch.Tensor) -> float:
     return float(x.to(torch.float64).square().mean().sqrt())
 
 
+def grid_reference(denoiser, x_pilot: torch.Tensor, sigma_min: float = SIGMA_MIN, sigma_max: float = 80.0,
+                   cond=None, ref_steps: int = GRID_REF_STEPS) -> torch.Tensor:
+    """choose_grid's reference: the pilot batch solved by Heun with ``ref_steps`` steps on EDM's rho = 7 grid."""
+    with torch.no_grad():
+        sig = edm_sigmas(ref_steps, sigma_min, sigma_max, RHO, device=x_pilot.device)
+        return solve(denoiser, x_pilot, sig, "heun", cond)
+
+
 def choose_grid(denoiser, kernel, x_pilot: torch.Tensor, steps: int, solver: str = "heun",
                 sigma_min: float = SIGMA_MIN, sigma_max: float = 80.0, cond=None, rhos=GRID_RHOS,
-                ref_steps: int = GRID_REF_STEPS) -> tuple[torch.Tensor, str]:
+                ref_steps: int = GRID_REF_STEPS, x_ref: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
     """(sigmas, why): the grid of EDM's rho family (``rhos``) whose solve of the pilot batch is nearest a fine one.
 
     x_pilot: prior draws at sigma_max (a few hundred suffice). The global error of each candidate is
@@ -307,11 +315,14 @@ def choose_grid(denoiser, kernel, x_pilot: torch.Tensor, steps: int, solver: str
     steps <= 2) go to EDM's rho = 7, then to the earlier rho: the choice is deterministic for a
     deterministic denoiser. Costs (len(rhos) nfe(steps, solver)
     + 2 ref_steps - 1) evaluations on the pilot batch. ``kernel`` (optional) names t_max in the reason.
+    ``x_ref``: grid_reference(denoiser, x_pilot, sigma_min, sigma_max, cond, ref_steps) when already computed
+    (several solvers or step counts on one pilot batch); the result is the same.
     """
     solver_spec(solver)
     device = x_pilot.device
+    if x_ref is None:
+        x_ref = grid_reference(denoiser, x_pilot, sigma_min, sigma_max, cond, ref_steps)
     with torch.no_grad():
-        x_ref = solve(denoiser, x_pilot, edm_sigmas(ref_steps, sigma_min, sigma_max, RHO, device=device), "heun", cond)
         errs = []
         for rho in rhos:
             sig = edm_sigmas(steps, sigma_min, sigma_max, rho, device=device)
