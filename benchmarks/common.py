@@ -604,6 +604,27 @@ def add_common_args(ap, quick_help: str = "a few minutes"):
     return ap
 
 
+def overrides(args, seeds, steps, models):
+    """(seeds, steps, models): a script's defaults with --seeds, --steps and --models applied."""
+    if args.seeds:
+        seeds = int_list(args.seeds)
+    if args.steps:
+        steps = args.steps
+    if args.models:
+        models = args.models.split(",")
+    return seeds, steps, models
+
+
+def int_list(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]."""
+    return [int(v) for v in text.split(",")]
+
+
+def json_num(v):
+    """A float for JSON: None for a missing or non-finite value."""
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
 def datasets_of(args, default=DATASETS) -> list[tuple[str, str | None]]:
     """[(name, path)] of the run: --data file.npy, or --datasets, or the defaults."""
     if args.data:

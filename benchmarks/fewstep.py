@@ -143,19 +143,10 @@ def _settings(args):
         steps, n, models, nfes = 30, 200, list(SMOKE_MODELS), list(SMOKE_NFES)
         if not args.data and not args.datasets:
             datasets = [("moons", None)]
-    if args.seeds:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    if args.steps:
-        steps = args.steps
-    if args.models:
-        models = args.models.split(",")
+    seeds, steps, models = C.overrides(args, seeds, steps, models)
     if args.nfe:
-        nfes = [int(v) for v in args.nfe.split(",")]
+        nfes = C.int_list(args.nfe)
     return seeds, steps, (args.n_samples or n), nfes, models, datasets
-
-
-def _num(v):
-    return float(v) if v is not None and math.isfinite(v) else None
 
 
 def run(args) -> Path:
@@ -175,7 +166,7 @@ def run(args) -> Path:
         ds = C.load_data(ds_name, path)
         scorer = C.Scorer(ds, n_eval=n,
                           classifier_cache=(C.RESULTS / "digits_classifier.npz") if ds.name == "digits" else None)
-        res["floors"][ds.name] = {k: _num(v) for k, v in scorer.floor.items() if k in ("sw2", "fd")}
+        res["floors"][ds.name] = {k: C.json_num(v) for k, v in scorer.floor.items() if k in ("sw2", "fd")}
         for name in models:
             spec = C.BY_NAME[name]
             for seed in seeds:
@@ -195,9 +186,9 @@ def run(args) -> Path:
                         s = scorer.score(ds.denormalise(x), mmd=False)
                         row = {"dataset": ds.name, "model": name, "family": spec.family, "library": spec.library,
                                "seed": seed, "solver": solver, "grid": grid, "nfe": nfe, "nfe_counted": calls,
-                               "sw2": _num(s["sw2"])}
+                               "sw2": C.json_num(s["sw2"])}
                         if "fd" in s:
-                            row["fd"] = _num(s["fd"])
+                            row["fd"] = C.json_num(s["fd"])
                         rows.append(row)
                         if grid == "auto":
                             whys[f"{ds.name}/{name}/{seed}/{solver}/{nfe}"] = why

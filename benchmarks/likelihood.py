@@ -239,12 +239,7 @@ def _settings(args):
         seeds, steps, models, n2d, ndig, lik_steps, conv = [0], 30, list(SMOKE_MODELS), 100, 50, 8, ()
         if not args.data and not args.datasets:
             datasets = [("moons", None)]
-    if args.seeds:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    if args.steps:
-        steps = args.steps
-    if args.models:
-        models = args.models.split(",")
+    seeds, steps, models = C.overrides(args, seeds, steps, models)
     if args.n_rows:
         n2d = ndig = args.n_rows
     return dict(seeds=seeds, steps=steps, datasets=datasets, models=models, n2d=n2d, ndig=ndig,

@@ -49,19 +49,10 @@ def _settings(args):
         seeds, steps, n, nfes, models = [0], 30, 300, [5, 11], list(SMOKE_MODELS)
         if not args.data and not args.datasets:
             datasets = [("moons", None)]
-    if args.seeds:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    if args.steps:
-        steps = args.steps
-    if args.models:
-        models = args.models.split(",")
+    seeds, steps, models = C.overrides(args, seeds, steps, models)
     if args.nfe:
-        nfes = [int(s) for s in args.nfe.split(",")]
+        nfes = C.int_list(args.nfe)
     return seeds, steps, (args.n_samples or n), nfes, models, datasets
-
-
-def _json_num(v):
-    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def run(args) -> Path:
@@ -128,9 +119,9 @@ def run(args) -> Path:
                         continue
                     s = scorer.score(x)
                     row = {"model": name, "family": spec.family, "library": spec.library, "dataset": ds.name,
-                           "nfe": nfe, "seed": seed, "sw2": _json_num(s["sw2"]), "mmd": _json_num(s["mmd"])}
+                           "nfe": nfe, "seed": seed, "sw2": C.json_num(s["sw2"]), "mmd": C.json_num(s["mmd"])}
                     if "fd" in s:
-                        row.update(fd=_json_num(s["fd"]), conf=_json_num(s["conf"]), inception=_json_num(s["is_"]))
+                        row.update(fd=C.json_num(s["fd"]), conf=C.json_num(s["conf"]), inception=C.json_num(s["is_"]))
                     row["train_s"] = round(tr.train_s, 2)
                     rows.append(row)
                     done.add((name, ds.name, seed, nfe))
