@@ -233,9 +233,15 @@ class Trained:
     cached: bool = False
 
     # ---- the denoiser / velocity the sampler integrates
+    def precond(self, net=None, cls=None, **kw) -> rprecond.Precond:
+        """pdec's Precond (or the subclass ``cls``) around ``net`` (default the trained backbone), its outlier
+        threshold fitted to the training rows, as an emitted package's train.py does."""
+        return (cls or rprecond.Precond)(self.backbone if net is None else net, self.data.dim, rdata.SIGMA_DATA,
+                                         data=self.data.train, **kw)
+
     def denoiser(self):
         if self.spec.family == "pdec":
-            return rprecond.Precond(self.backbone, self.data.dim, rdata.SIGMA_DATA).eval()
+            return self.precond().eval()
         if self.spec.name == "edm":
             return _DiffusersDenoiser(self.backbone, _edm_scheduler(self.sigma_max)).eval()
         raise ValueError("flow_matching has no denoiser")
@@ -250,7 +256,7 @@ class Trained:
         g = torch.Generator().manual_seed(10_000 + seed)
         counter = _Counting(self.backbone, out_noise, g)
         if self.spec.family == "pdec":
-            net = rprecond.Precond(counter, self.data.dim, rdata.SIGMA_DATA).eval()
+            net = self.precond(counter).eval()
             x = Sampler(self.kernel, (self.data.dim,), self.sigma_max).sample(net, n, steps, solver, generator=g)
         elif self.spec.name == "edm":
             x = _edm_sample(counter, self.sigma_max, n, self.data.dim, steps, solver, g)
@@ -491,7 +497,7 @@ def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP):
             if table.max_rel_err < 1e-6:
                 sigma_inv = table
                 tr.notes.append(f"t = sigma^-1(sigma) tabulated (max rel. error {table.max_rel_err:.1e})")
-        return rprecond.Precond(net, tr.data.dim, rdata.SIGMA_DATA), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv)
+        return tr.precond(net), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv)
     if spec.name == "edm":
         sched = _edm_scheduler(tr.sigma_max)
         return net, lambda m, y, g, cond=None: _edm_loss(m, y, g, sched)

@@ -105,7 +105,7 @@ def train_model(spec, ds, s, seed, cache):
         table = C._SigmaInvTable(kernel)
         sigma_inv = table if table.max_rel_err < 1e-6 else None
     state = rtrain.init(build, s["lr"], seed)
-    model = rprecond.Precond(state.net, math.prod(SHAPE), rdata.SIGMA_DATA)
+    model = rprecond.Precond(state.net, math.prod(SHAPE), rdata.SIGMA_DATA, data=x)
     t0 = time.perf_counter()
     rtrain.fit(state, rtrain.kernel_loss(kernel, sigma_inv=sigma_inv), x, s["steps"], s["batch"], seed, s["ema"],
                model=model, labels=torch.as_tensor(ds.labels_train, dtype=torch.long),
@@ -123,7 +123,7 @@ def draw(net, kernel, sigma_max, labels, nfe, w, seed, ds, n_unconditional=0):
     the NFE."""
     steps, solver = C.steps_for(nfe)
     counter = _Count(net)
-    D = rprecond.Precond(counter, math.prod(SHAPE), rdata.SIGMA_DATA).eval()
+    D = rprecond.Precond(counter, math.prod(SHAPE), rdata.SIGMA_DATA, data=ds.train).eval()
     if labels is not None and w != 1.0:
         D = Guided(D, w, null=CLASSES)
     n = len(labels) if labels is not None else CLASSES * n_unconditional

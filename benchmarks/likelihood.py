@@ -177,7 +177,7 @@ def model_loglik(tr: C.Trained, xn, steps=32, solver="rk4", seed=0) -> dict:
             den = C._DiffusersDenoiser(counter, C._edm_scheduler(tr.sigma_max)).eval()
             kernel = C.pdec_kernel(C.BY_NAME["diffusion"])  # EDM's kernel: Gaussian, S_t = sigma^2
         else:
-            den = _FlaggingPrecond(counter, dim, rdata.SIGMA_DATA).eval()  # the sampler's denoiser (outlier-aware)
+            den = tr.precond(counter, cls=_FlaggingPrecond).eval()  # the sampler's denoiser (outlier-aware)
             kernel = tr.kernel
         ll, res, flags = pdec_loglik(den, kernel, xn, tr.sigma_max, steps, solver, seed=seed)
         info = dict(solver=solver, steps=steps, divergence=res.divergence, n_probes=res.n_probes,
@@ -189,7 +189,7 @@ def model_loglik(tr: C.Trained, xn, steps=32, solver="rk4", seed=0) -> dict:
         # off; the others are solved again with EDM's plain coefficients (the network unchanged).
         ll_plain = ll.clone()
         if bool(flags.any()):
-            plain = rprecond.Precond(tr.backbone, dim, rdata.SIGMA_DATA, outlier_aware=False).eval()
+            plain = tr.precond(outlier_aware=False).eval()
             ll_plain[flags] = pdec_loglik(plain, kernel, xn[flags], tr.sigma_max, steps, solver, seed=seed)[0]
         out["ll_plain"] = ll_plain
         info["n_inflated"] = int(flags.sum())

@@ -30,8 +30,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import common as C  # noqa: E402
-from pdec.runtime import data as rdata  # noqa: E402
-from pdec.runtime import precond as rprecond  # noqa: E402
 from pdec.runtime import sampler as rs  # noqa: E402
 
 MODELS = ("diffusion", "pfgmpp-128", "yukawa", "mixed")
@@ -66,7 +64,7 @@ def _prior(tr: C.Trained, n: int, seed: int) -> torch.Tensor:
 
 def pilot_reference(tr: C.Trained) -> torch.Tensor:
     """choose_grid's reference solve of the pilot batch (the same for every solver and step count of a model)."""
-    D = rprecond.Precond(tr.backbone, tr.data.dim, rdata.SIGMA_DATA).eval()
+    D = tr.precond().eval()
     return rs.grid_reference(D, _prior(tr, PILOT, 999), rs.SIGMA_MIN, tr.sigma_max)
 
 
@@ -79,7 +77,7 @@ def sample(tr: C.Trained, n: int, nfe: int, solver: str, grid: str, seed: int,
     """
     steps = steps_of(nfe, solver)
     counter = _Counter(tr.backbone)
-    D = rprecond.Precond(counter, tr.data.dim, rdata.SIGMA_DATA).eval()
+    D = tr.precond(counter).eval()
     why = "EDM rho = 7"
     if grid == "edm":
         sigmas = rs.edm_sigmas(steps, rs.SIGMA_MIN, tr.sigma_max)
@@ -96,7 +94,7 @@ def sample(tr: C.Trained, n: int, nfe: int, solver: str, grid: str, seed: int,
 @torch.no_grad()
 def overhead(tr: C.Trained, n: int = 10000, nfe: int = 35, repeats: int = 3) -> dict:
     """{solver: (solve_s, net_s, overhead)}: a solve at ``nfe`` against nfe bare denoiser calls (medians)."""
-    D = rprecond.Precond(tr.backbone, tr.data.dim, rdata.SIGMA_DATA).eval()
+    D = tr.precond().eval()
     x = _prior(tr, n, 0)
     out = {}
     for solver in rs.SOLVERS:

@@ -153,6 +153,28 @@ def test_outlier_threshold_hits_one_in_a_thousand_gaussian_points(n_dim):
     assert stats.chi2(n_dim).sf(q * n_dim) == pytest.approx(1e-3, rel=0.15)
 
 
+def test_outlier_threshold_never_inflates_a_training_row_at_small_sigma():
+    """Data whose own rows exceed q_N (a heavy-tailed set in 64-D): with the threshold fitted to the data,
+    no training row is inflated at sigma_min, q travels in the state_dict, and a far outlier still is."""
+    torch.manual_seed(0)
+    y = torch.distributions.StudentT(3.0).sample((1400, 64))
+    y = y * (0.5 / y.square().mean().sqrt())  # per-coordinate RMS sd = 0.5, as normalisation gives
+    plain_q = rp.chi2_quantile_per_dim(64)
+    assert float(rp.rho_data(y, 0.5)) > plain_q  # the case that broke: rows past q_N
+    net = rp.Precond(torch.nn.Identity(), 64, data=y)
+    assert float(net.q) == pytest.approx(rp.DATA_MARGIN * rp.rho_data(y, 0.5), rel=1e-6)
+    sigma = torch.full((len(y),), 0.002)
+    plain = sigma**2 + 0.25
+    x = y + 0.002 * torch.randn(y.shape)
+    assert torch.equal(net.scale2(x, sigma), plain)
+    assert bool((rp.Precond(torch.nn.Identity(), 64).scale2(x, sigma) > plain).any())  # q_N alone inflates some
+    other = rp.Precond(torch.nn.Identity(), 64)
+    other.load_state_dict(net.state_dict())
+    assert float(other.q) == float(net.q)
+    far = y[:1] * 0 + 40.0
+    assert float(net.scale2(far, sigma[:1])) > 10 * float(plain[0])
+
+
 def test_train_sigma_distribution():
     g = torch.Generator().manual_seed(0)
     s = rp.sample_train_sigma(20000, g)

@@ -17,6 +17,11 @@ network for outputs of size |x| / sigma. The outlier-aware scale replaces s^2 + 
 where q_N is the 1 - 1e-3 quantile of chi^2_N / N (Wilson-Hilferty): a Gaussian kernel on data of
 RMS sd exceeds it for about one point in a thousand, so the rule leaves EDM unchanged on ordinary
 chi-square fluctuations and acts only on points a Gaussian kernel would not produce.
+The threshold is q = max(q_N, DATA_MARGIN rho_data), rho_data = max_i |y_i|^2 / (N sd^2) over the
+training rows (:meth:`Precond.fit_threshold`, a buffer saved with the weights). As sigma -> 0,
+rho -> |y|^2 / (N sd^2) <= rho_data < q, so a genuine data row is never inflated: on data whose
+own rows exceed q_N (8x8 digits: rho_data = 1.80 > q_64 = 1.64) an inflated v at sigma = 0.002 put
+s^2 = v - sd^2 ~ 0.1 sd^2 >> sigma^2 into c_out, and the probability-flow ODE ran off on those rows.
 The network still sees c_noise = ln(sigma) / 4 of the kernel's own sigma.
 
 The conditioning seam: ``cond`` (class labels, a [B] long tensor; None: unconditional) goes from the
@@ -37,12 +42,20 @@ P_MEAN = -1.2
 P_STD = 1.2
 #: the standard normal quantile of the outlier threshold (1 - 1e-3)
 OUTLIER_Z = 3.090232306167813
+#: the threshold's margin over the training rows' own largest rho (held-out rows, the added noise)
+DATA_MARGIN = 1.25
 
 
 def chi2_quantile_per_dim(n_dim: int, z: float = OUTLIER_Z) -> float:
     """The quantile of chi^2_N / N at standard-normal level z (Wilson-Hilferty approximation)."""
     h = 2.0 / (9.0 * n_dim)
     return (1.0 - h + z * math.sqrt(h)) ** 3
+
+
+def rho_data(x: torch.Tensor, sigma_data: float) -> float:
+    """max_i |x_i|^2 / (N sd^2) over the rows of x: the largest rho of a data row as sigma -> 0."""
+    flat = x.reshape(x.shape[0], -1).to(torch.float64)
+    return float(flat.square().sum(1).max()) / (flat.shape[1] * sigma_data**2)
 
 
 def call(fn, x: torch.Tensor, s: torch.Tensor, cond=None) -> torch.Tensor:
@@ -57,13 +70,24 @@ class Precond(nn.Module):
     and returns a tensor of x's shape. ``outlier_aware`` switches on the outlier-aware scale.
     """
 
-    def __init__(self, backbone: nn.Module, n_dim: int, sigma_data: float = 0.5, outlier_aware: bool = True):
+    def __init__(self, backbone: nn.Module, n_dim: int, sigma_data: float = 0.5, outlier_aware: bool = True,
+                 data: torch.Tensor | None = None):
         super().__init__()
         self.backbone = backbone
         self.n_dim = int(n_dim)
         self.sigma_data = float(sigma_data)
         self.outlier_aware = bool(outlier_aware)
-        self.q = chi2_quantile_per_dim(self.n_dim)
+        #: the outlier threshold q (a buffer: saved in state_dict, so a checkpoint carries its data's q)
+        self.register_buffer("q", torch.tensor(chi2_quantile_per_dim(self.n_dim), dtype=torch.float32))
+        if data is not None:
+            self.fit_threshold(data)
+
+    @torch.no_grad()
+    def fit_threshold(self, x: torch.Tensor) -> float:
+        """Set q = max(q_N, DATA_MARGIN rho_data(x)) from the normalised training rows x; returns q."""
+        q = max(chi2_quantile_per_dim(self.n_dim), DATA_MARGIN * rho_data(x, self.sigma_data))
+        self.q.fill_(q)
+        return q
 
     def scale2(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """s^2 + sd^2 per sample, shape [B] (inflated on outliers when outlier_aware)."""

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .precond import edm_loss, sample_train_sigma
+from .precond import Precond, edm_loss, sample_train_sigma
 
 
 class TrainingDiverged(FloatingPointError):
@@ -106,11 +106,13 @@ class State:
         self.step = int(ck["step"])
 
 
-def init(build, lr: float, seed: int, device=None) -> State:
+def init(build, lr: float, seed: int, device=None, x_train: torch.Tensor | None = None) -> State:
     """build() under torch.manual_seed(seed) (the same initial weights on every rank and for every model
-    of a seed), its EMA copy, and Adam."""
+    of a seed), its EMA copy, and Adam; a Precond's outlier threshold is fitted to ``x_train``."""
     torch.manual_seed(seed)
     net = build()
+    if x_train is not None and isinstance(net, Precond):
+        net.fit_threshold(x_train)
     if device is not None:
         net = net.to(device)
     return State(net=net, ema=copy.deepcopy(net).requires_grad_(False), opt=torch.optim.Adam(net.parameters(), lr=lr))
@@ -246,7 +248,7 @@ def run(job: Job, args):
     x_train, mean, scale = job.load()
     x_train = x_train.to(device)
     labels = None if job.classes is None else job.load_labels().to(device)
-    state = init(job.build, args.lr, args.seed, device)
+    state = init(job.build, args.lr, args.seed, device, x_train)
     out = Path(args.out)
     if args.resume and out.exists():
         state.load(torch.load(out, map_location=device, weights_only=True))
