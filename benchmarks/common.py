@@ -420,9 +420,12 @@ class TrainConfig:
     batch: int = 512
     lr: float = 1e-3
     ema: float = 0.999
+    #: pdec models' regression target (pdec.runtime.train.TARGETS), as train.target of a config
+    target: str = "sample"
 
     def key(self) -> str:
-        return f"n{self.steps}-b{self.batch}-lr{self.lr:g}-ema{self.ema:g}"
+        key = f"n{self.steps}-b{self.batch}-lr{self.lr:g}-ema{self.ema:g}"
+        return key if self.target == "sample" else f"{key}-t{self.target}"
 
 
 def _data_hash(ds: Dataset) -> str:
@@ -454,7 +457,7 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
             return tr
 
     state = rtrain.init(lambda: MLP(ds.dim), cfg.lr, seed)  # same initial weights for every model of a seed
-    model, loss_fn = _loss_fn(spec, tr, state.net)
+    model, loss_fn = _loss_fn(spec, tr, state.net, cfg.target)
 
     def on_step(st: rtrain.State, checked: bool):
         if log is not None and st.step % max(1, cfg.steps // 4) == 0:
@@ -487,7 +490,7 @@ def _import_peer(spec: ModelSpec):
                           f"pip install -e '.[bench]'") from e
 
 
-def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP):
+def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP, target: str = "sample"):
     """(the module the loss calls, loss(module, y, g, cond=None)) of a model, for pdec.runtime.train.fit."""
     if spec.family == "pdec":
         kernel = tr.kernel
@@ -497,7 +500,7 @@ def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP):
             if table.max_rel_err < 1e-6:
                 sigma_inv = table
                 tr.notes.append(f"t = sigma^-1(sigma) tabulated (max rel. error {table.max_rel_err:.1e})")
-        return tr.precond(net), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv)
+        return tr.precond(net), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv, target=target)
     if spec.name == "edm":
         sched = _edm_scheduler(tr.sigma_max)
         return net, lambda m, y, g, cond=None: _edm_loss(m, y, g, sched)

@@ -40,6 +40,7 @@ import yaml
 from .errors import ConfigError
 from .runtime.data import BUILTIN_SETS, LABELLED_SETS
 from .runtime.sampler import SOLVERS as SOLVER_REGISTRY
+from .runtime.train import TARGETS as TARGET_REGISTRY
 
 MAX_TEXT = 64 * 1024
 MAX_ALIASES = 8
@@ -51,6 +52,7 @@ FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 MODEL_KINDS = ("mlp", "unet")
 SOLVERS = tuple(SOLVER_REGISTRY)  # the runtime registry's names: heun, euler, dpmpp_2m, dpmpp_3m, ipndm
+TARGETS = tuple(TARGET_REGISTRY)  # the runtime's training targets: sample, batch_posterior
 #: package names that would shadow a module the package or its user imports, or its own entry files
 RESERVED_NAMES = frozenset({"torch", "numpy", "tqdm", "pytest", "matplotlib", "pdec", "train", "sample", "tests",
                             "runtime", "conftest"} | set(getattr(sys, "stdlib_module_names", ())))
@@ -132,6 +134,9 @@ SCHEMA: tuple[Field, ...] = (
     Field("train", "lr", "float", 1e-3, lo=0.0, hi=1.0, lo_open=True, doc="Adam's learning rate"),
     Field("train", "ema", "float", 0.999, lo=0.0, hi=1.0, hi_open=True, doc="EMA decay of the weights"),
     Field("train", "seed", "int", 0, lo=0, hi=2**31 - 1, doc="random seed"),
+    Field("train", "target", "choice", "sample", choices=TARGETS,
+          doc="the regression target: sample (y_eff = x - u / a) or batch_posterior (its mean under the batch's "
+          "rows, runtime/kernel.py batch_posterior_target: less variance, B^2 x 64 work per step)"),
     Field("train", "label_dropout", "float", 0.1, lo=0.0, hi=1.0, hi_open=True,
           doc="conditional packages: the probability of the null label in training (classifier-free guidance)"),
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
@@ -205,6 +210,7 @@ class TrainConfig:
     ema: float = _defaults("train")["ema"]
     seed: int = _defaults("train")["seed"]
     label_dropout: float = _defaults("train")["label_dropout"]
+    target: str = _defaults("train")["target"]
 
 
 @dataclass(frozen=True)

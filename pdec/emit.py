@@ -244,6 +244,7 @@ def plan(cfg: Config, source: str = "<config>", out: str | Path | None = None) -
     from .compiler import compile_pde
     from .runtime import data as rdata
     from .runtime import sampler as rsampler
+    from .runtime import train as rtrain
 
     x_raw, extra = _data(cfg, source)
     classes, label_files = _labels(cfg, source, len(x_raw))
@@ -284,6 +285,10 @@ def plan(cfg: Config, source: str = "<config>", out: str | Path | None = None) -
 
     runtime = kern.runtime
     law = runtime.law
+    try:
+        rtrain.check_target(runtime, cfg.train.target)
+    except ValueError as e:
+        raise ConfigError(f"{source}: train.target: {e}") from None
     code = kern.law.code(law)  # the law's own printing: its call, imports, files (a table, a plug-in's module)
     if not code.table and _check_law_source(code.source) != code.imports:
         raise NotGenerativeError(f"internal error: the law's imports {code.imports} do not match its source")

@@ -127,6 +127,10 @@ def test_dissipative_wave_is_accepted_with_its_regime_and_an_approximate_table(t
     assert any("approximate" in w for w in g.plan.warnings)
     assert (tmp_path / "out" / g.plan.name / "law_table.json").exists()
     assert g.plan.sigma_min > 0.002  # sampling stops where the table's clipped mass is below tolerance
+    text = (ROOT / "examples" / "wave_dissipative.yaml").read_text()
+    text = text.replace("seed: 0}", "seed: 0, target: batch_posterior}")
+    with pytest.raises(PdecError, match="train.target: batch_posterior needs a Gaussian scale mixture"):
+        emit.plan(parse_config(text))
 
 
 def test_helmholtz_is_refused_where_its_kernel_cannot_forget_the_data(tmp_path):
@@ -372,7 +376,7 @@ def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
 
     cfg = diffusion_plan.config
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1234, batch=77, lr=0.0042, ema=0.98,
-                                                             seed=5),
+                                                             seed=5, target="batch_posterior"),
                               sample=dataclasses.replace(cfg.sample, steps=9, solver="euler", grid="auto",
                                                          prior_tol=0.03))
     files = emit.render(dataclasses.replace(diffusion_plan, config=cfg))
@@ -380,7 +384,7 @@ def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
                      name.endswith(".py") and "/runtime/" not in name)
     constants = {"steps": {"train": "STEPS", "sample": "STEPS"}, "batch": "BATCH", "lr": "LR", "ema": "EMA",
                  "seed": "SEED", "solver": "SOLVER", "grid": "GRID", "prior_tol": "PRIOR_TOL", "kind": "KIND",
-                 "width": "WIDTH", "depth": "DEPTH", "channels": "CHANNELS"}
+                 "width": "WIDTH", "depth": "DEPTH", "channels": "CHANNELS", "target": "TARGET"}
     for f in SCHEMA:
         # label_dropout: only conditional packages have it (tests/test_conditioning.py)
         if f.section in ("model", "train", "sample") and f.key not in ("sigma_max", "label_dropout"):

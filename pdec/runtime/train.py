@@ -71,19 +71,48 @@ def read_json(path) -> dict:
         return {}
 
 
-def kernel_loss(kernel, sigma_inv=None, sigma_lo: float | None = None, sigma_hi: float | None = None):
+#: the regression targets of :func:`kernel_loss`: the sampled y_eff = x - u / a(t), or its batch-posterior
+#: mean (Kernel.batch_posterior_target, the stable target field)
+TARGETS = ("sample", "batch_posterior")
+
+
+def check_target(kernel, target: str) -> str:
+    """``target`` if ``kernel`` can train on it (TARGETS; batch_posterior needs a Gaussian scale mixture)."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown training target {target!r}; expected one of {', '.join(TARGETS)}")
+    if target == "batch_posterior" and getattr(kernel, "kind", "") != "scale_mixture":
+        raise ValueError(f"batch_posterior needs a Gaussian scale mixture; this kernel is {kernel.kind}")
+    return target
+
+
+def kernel_loss(kernel, sigma_inv=None, sigma_lo: float | None = None, sigma_hi: float | None = None,
+                target: str = "sample", nodes: int = 64, null_label: int | None = None):
     """loss(net, y, g, cond=None): EDM's weighted loss on the kernel's generalised denoiser target.
 
     ``kernel`` is a runtime Kernel (kernel.py); ``sigma_inv`` replaces kernel.sigma_inv (a table);
-    training sigmas stay in (sigma_lo, sigma_hi), where the kernel is a density.
+    training sigmas stay in (sigma_lo, sigma_hi), where the kernel is a density. ``target`` (TARGETS):
+    "sample" regresses on y_eff = x - u / a(t); "batch_posterior" on E[y_eff | x] under the batch's rows
+    on ``nodes`` nodes in ln S_t (same mean, far less variance at small sigma for the laws that
+    are not self-similar). In a conditional batch the posterior of a labelled row runs over the rows
+    of its label, that of a row with ``null_label`` (dropped for guidance) over all rows.
     """
+    check_target(kernel, target)
     inv = sigma_inv or kernel.sigma_inv
 
     def loss(net, y, g, cond=None):
         sigma = sample_train_sigma(y.shape[0], g, sigma_lo=sigma_lo, sigma_hi=sigma_hi)
         t = inv(sigma)
         x, u = kernel.perturb(y, t, generator=g)
-        return edm_loss(net, x, sigma, kernel.denoiser_target(x, u, t), cond=cond)
+        if target == "batch_posterior":
+            allowed = None
+            if cond is not None:
+                allowed = cond[:, None] == cond[None, :]
+                if null_label is not None:
+                    allowed |= (cond == null_label)[:, None]
+            y_eff = kernel.batch_posterior_target(x, y, t, nodes=nodes, generator=g, allowed=allowed)
+        else:
+            y_eff = kernel.denoiser_target(x, u, t)
+        return edm_loss(net, x, sigma, y_eff, cond=cond)
 
     return loss
 
@@ -189,6 +218,7 @@ class Job:
     classes: int | None = None  # K of a conditional package (None: unconditional)
     load_labels: object = None  # () -> the training labels, a long tensor [n] in 0..K-1 (conditional packages)
     label_dropout: float = 0.0  # the probability of the null label K in training
+    target: str = "sample"  # the regression target (TARGETS)
 
 
 def parse_args(job: Job, argv=None):
@@ -283,7 +313,8 @@ def run(job: Job, args):
             atomic_save(checkpoint(), out)
 
     t0, start = time.time(), state.step
-    loss_fn = kernel_loss(job.kernel, sigma_lo=job.sigma_lo, sigma_hi=job.sigma_hi)
+    loss_fn = kernel_loss(job.kernel, sigma_lo=job.sigma_lo, sigma_hi=job.sigma_hi, target=job.target,
+                          null_label=job.classes)
     try:
         fit(state, loss_fn, x_train, args.steps, args.batch // world, args.seed, args.ema, rank=rank, model=model,
             on_step=on_step, labels=labels, label_dropout=job.label_dropout, null_label=job.classes)
