@@ -422,10 +422,19 @@ class TrainConfig:
     ema: float = 0.999
     #: pdec models' regression target (pdec.runtime.train.TARGETS), as train.target of a config
     target: str = "sample"
+    #: pdec models' training sigmas, ln sigma ~ N(p_mean, p_std^2)
+    p_mean: float = rprecond.P_MEAN
+    p_std: float = rprecond.P_STD
+    #: the MLP's width
+    width: int = 256
 
     def key(self) -> str:
         key = f"n{self.steps}-b{self.batch}-lr{self.lr:g}-ema{self.ema:g}"
-        return key if self.target == "sample" else f"{key}-t{self.target}"
+        for name, default in (("target", "sample"), ("p_mean", rprecond.P_MEAN), ("p_std", rprecond.P_STD),
+                              ("width", 256)):  # the default protocol keeps its cache names
+            if getattr(self, name) != default:
+                key += f"-{name}{getattr(self, name)}"
+        return key
 
 
 def _data_hash(ds: Dataset) -> str:
@@ -436,7 +445,7 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
           log=None) -> Trained:
     """Train ``spec`` on ``ds`` (or load it from the cache); raises Unavailable for models that cannot run."""
     torch.set_num_threads(int(os.environ.get("PDEC_BENCH_THREADS", "1")))  # 2 threads on 2 shared cores is slower
-    tr = Trained(spec=spec, data=ds, backbone=MLP(ds.dim), train_s=0.0, seed=seed)
+    tr = Trained(spec=spec, data=ds, backbone=MLP(ds.dim, width=cfg.width), train_s=0.0, seed=seed)
     if spec.family == "pdec":
         tr.kernel = pdec_kernel(spec)
     if spec.name in ("edm", "diffusion") or spec.family == "pdec":
@@ -456,8 +465,9 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
             tr.cached = True
             return tr
 
-    state = rtrain.init(lambda: MLP(ds.dim), cfg.lr, seed)  # same initial weights for every model of a seed
-    model, loss_fn = _loss_fn(spec, tr, state.net, cfg.target)
+    # the same initial weights for every model of a seed
+    state = rtrain.init(lambda: MLP(ds.dim, width=cfg.width), cfg.lr, seed)
+    model, loss_fn = _loss_fn(spec, tr, state.net, cfg)
 
     def on_step(st: rtrain.State, checked: bool):
         if log is not None and st.step % max(1, cfg.steps // 4) == 0:
@@ -490,7 +500,7 @@ def _import_peer(spec: ModelSpec):
                           f"pip install -e '.[bench]'") from e
 
 
-def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP, target: str = "sample"):
+def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP, cfg: TrainConfig):
     """(the module the loss calls, loss(module, y, g, cond=None)) of a model, for pdec.runtime.train.fit."""
     if spec.family == "pdec":
         kernel = tr.kernel
@@ -500,7 +510,8 @@ def _loss_fn(spec: ModelSpec, tr: Trained, net: MLP, target: str = "sample"):
             if table.max_rel_err < 1e-6:
                 sigma_inv = table
                 tr.notes.append(f"t = sigma^-1(sigma) tabulated (max rel. error {table.max_rel_err:.1e})")
-        return tr.precond(net), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv, target=target)
+        return tr.precond(net), rtrain.kernel_loss(kernel, sigma_inv=sigma_inv, target=cfg.target, p_mean=cfg.p_mean,
+                                                   p_std=cfg.p_std)
     if spec.name == "edm":
         sched = _edm_scheduler(tr.sigma_max)
         return net, lambda m, y, g, cond=None: _edm_loss(m, y, g, sched)

@@ -391,3 +391,20 @@ def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
             c = constants[f.key]
             c = c[f.section] if isinstance(c, dict) else c
             assert f"{c} = {cfg.value(f)!r}" in text, f.path
+
+
+def test_a_package_trains_on_the_batch_posterior_target(tmp_path):
+    """train.target reaches the package's train.py, which trains on it (a few steps, a finite loss)."""
+    text = (ROOT / "examples" / "yukawa.yaml").read_text().replace("seed: 0}", "seed: 0, target: batch_posterior}")
+    text = text.replace("width: 256, depth: 4", "width: 16, depth: 2")
+    cfg = tmp_path / "y.yaml"
+    cfg.write_text(text)
+    g = emit.generate(cfg, tmp_path / "out")
+    assert "TARGET = 'batch_posterior'" in (g.out / g.plan.name / "train.py").read_text()
+    ck = tmp_path / "ck.pt"
+    subprocess.run([sys.executable, str(g.out / "train.py"), "--steps", "3", "--batch", "32", "--quiet", "--device",
+                    "cpu", "--out", str(ck)], check=True, capture_output=True, timeout=300)
+    import torch
+
+    saved = torch.load(ck, weights_only=True)
+    assert saved["step"] == 3 and math.isfinite(saved["loss"])

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .precond import Precond, edm_loss, sample_train_sigma
+from .precond import P_MEAN, P_STD, Precond, edm_loss, sample_train_sigma
 
 
 class TrainingDiverged(FloatingPointError):
@@ -86,11 +86,13 @@ def check_target(kernel, target: str) -> str:
 
 
 def kernel_loss(kernel, sigma_inv=None, sigma_lo: float | None = None, sigma_hi: float | None = None,
-                target: str = "sample", nodes: int = 64, null_label: int | None = None):
+                target: str = "sample", nodes: int = 64, null_label: int | None = None, p_mean: float = P_MEAN,
+                p_std: float = P_STD):
     """loss(net, y, g, cond=None): EDM's weighted loss on the kernel's generalised denoiser target.
 
     ``kernel`` is a runtime Kernel (kernel.py); ``sigma_inv`` replaces kernel.sigma_inv (a table);
-    training sigmas stay in (sigma_lo, sigma_hi), where the kernel is a density. ``target`` (TARGETS):
+    training sigmas, ln sigma ~ N(p_mean, p_std^2) (EDM's), stay in (sigma_lo, sigma_hi), where the kernel is a
+    density. ``target`` (TARGETS):
     "sample" regresses on y_eff = x - u / a(t); "batch_posterior" on E[y_eff | x] under the batch's rows
     on ``nodes`` nodes in ln S_t (same mean, far less variance at small sigma for the laws that
     are not self-similar). In a conditional batch the posterior of a labelled row runs over the rows
@@ -100,7 +102,7 @@ def kernel_loss(kernel, sigma_inv=None, sigma_lo: float | None = None, sigma_hi:
     inv = sigma_inv or kernel.sigma_inv
 
     def loss(net, y, g, cond=None):
-        sigma = sample_train_sigma(y.shape[0], g, sigma_lo=sigma_lo, sigma_hi=sigma_hi)
+        sigma = sample_train_sigma(y.shape[0], g, sigma_lo=sigma_lo, sigma_hi=sigma_hi, p_mean=p_mean, p_std=p_std)
         t = inv(sigma)
         x, u = kernel.perturb(y, t, generator=g)
         if target == "batch_posterior":
