@@ -38,7 +38,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -422,8 +422,8 @@ class TrainConfig:
     ema: float = 0.999
     #: pdec models' regression target (pdec.runtime.train.TARGETS), as train.target of a config
     target: str = "sample"
-    #: pdec models' training sigmas, ln sigma ~ N(p_mean, p_std^2)
-    p_mean: float = rprecond.P_MEAN
+    #: pdec models' training sigmas, ln sigma ~ N(p_mean, p_std^2) (None: pdec.runtime.train.sigma_mean's rule)
+    p_mean: float | None = None
     p_std: float = rprecond.P_STD
     #: the MLP's width
     width: int = 256
@@ -431,8 +431,8 @@ class TrainConfig:
     def key(self) -> str:
         key = f"n{self.steps}-b{self.batch}-lr{self.lr:g}-ema{self.ema:g}"
         for name, default in (("target", "sample"), ("p_mean", rprecond.P_MEAN), ("p_std", rprecond.P_STD),
-                              ("width", 256)):  # the default protocol keeps its cache names
-            if getattr(self, name) != default:
+                              ("width", 256)):  # EDM's protocol keeps its cache names
+            if getattr(self, name) not in (default, None):
                 key += f"-{name}{getattr(self, name)}"
         return key
 
@@ -448,6 +448,7 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
     tr = Trained(spec=spec, data=ds, backbone=MLP(ds.dim, width=cfg.width), train_s=0.0, seed=seed)
     if spec.family == "pdec":
         tr.kernel = pdec_kernel(spec)
+        cfg = replace(cfg, p_mean=rtrain.sigma_mean(tr.kernel, cfg.p_mean))  # resolved, for the cache key
     if spec.name in ("edm", "diffusion") or spec.family == "pdec":
         kern = tr.kernel if spec.family == "pdec" else pdec_kernel(BY_NAME["diffusion"])
         tr.sigma_max, tr.why = rsampler.choose_sigma_max(kern, ds.lam_max)

@@ -137,6 +137,9 @@ SCHEMA: tuple[Field, ...] = (
     Field("train", "target", "choice", "sample", choices=TARGETS,
           doc="the regression target: sample (y_eff = x - u / a) or batch_posterior (its mean under the batch's "
           "rows, runtime/kernel.py batch_posterior_target: less variance, B^2 x 64 work per step)"),
+    Field("train", "sigma_mean", "float_or_auto", None, lo=-10.0, hi=10.0,
+          doc="the mean of ln sigma in training (auto: EDM's -1.2 for a self-similar law, -2.0 otherwise; "
+          "runtime/train.py sigma_mean)", default_doc="auto"),
     Field("train", "label_dropout", "float", 0.1, lo=0.0, hi=1.0, hi_open=True,
           doc="conditional packages: the probability of the null label in training (classifier-free guidance)"),
     Field("sample", "steps", "int", 18, lo=1, hi=10000, doc="steps of the sigma grid"),
@@ -211,6 +214,7 @@ class TrainConfig:
     seed: int = _defaults("train")["seed"]
     label_dropout: float = _defaults("train")["label_dropout"]
     target: str = _defaults("train")["target"]
+    sigma_mean: float | None = _defaults("train")["sigma_mean"]
 
 
 @dataclass(frozen=True)

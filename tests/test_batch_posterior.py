@@ -127,7 +127,7 @@ def test_kernel_loss_trains_on_the_chosen_target():
 
     y = _two_points(128).float()
     g = torch.Generator().manual_seed(0)
-    sigma = rp.sample_train_sigma(128, g)
+    sigma = rp.sample_train_sigma(128, g, p_mean=rt.sigma_mean(yukawa))
     t = yukawa.sigma_inv(sigma)
     x, u = yukawa.perturb(y, t, generator=g)
     want = {"sample": yukawa.denoiser_target(x, u, t), "batch_posterior": yukawa.batch_posterior_target(x, y, t)}
@@ -148,3 +148,27 @@ def test_kernel_loss_trains_on_the_chosen_target():
 
     with pytest.raises(ValueError, match="Gaussian scale mixture"):
         rt.check_target(Radial(), "batch_posterior")
+
+
+def test_training_sigmas_follow_the_laws_self_similarity():
+    """ln sigma ~ N(-1.2, 1.2^2) (EDM) for a self-similar law, N(-2.0, 1.2^2) otherwise, or the given mean."""
+    from scipy import stats
+
+    yukawa, diffusion = Kernel(InverseGaussian(c=1.0, m=1.0)), Kernel(Deterministic(1.0))
+    assert rt.sigma_mean(diffusion) == rp.P_MEAN and rt.sigma_mean(yukawa) == rp.P_MEAN_NOT_SELF_SIMILAR == -2.0
+    assert rt.sigma_mean(yukawa, -0.5) == -0.5
+
+    class Record(torch.nn.Module):
+        def forward(self, x, sigma, cond=None):
+            self.sigma = sigma
+            return x
+
+        def coefficients(self, x, sigma):
+            one = torch.ones(x.shape[0])
+            return one, one, one, one
+
+    y = _two_points(4096).float()
+    for kernel, mean in ((diffusion, -1.2), (yukawa, -2.0), (yukawa, -0.5)):
+        net = Record()
+        rt.kernel_loss(kernel, p_mean=None if mean != -0.5 else mean)(net, y, torch.Generator().manual_seed(0))
+        assert stats.kstest(torch.log(net.sigma.double()).numpy(), stats.norm(mean, 1.2).cdf).pvalue > 1e-3

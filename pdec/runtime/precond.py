@@ -40,6 +40,10 @@ from torch import nn
 #: EDM's training distribution: ln sigma ~ N(P_MEAN, P_STD^2)
 P_MEAN = -1.2
 P_STD = 1.2
+#: the mean of ln sigma for the laws that are not self-similar (Yukawa, mixed): their heavy-tailed kernel
+#: still moves far points at small sigma (benchmarks/results/stall.md section 7: moons, 4000 steps, Yukawa
+#: SW2 0.046 -> 0.034; it hurts diffusion, 0.0165 -> 0.0206, and PFGM D = 1)
+P_MEAN_NOT_SELF_SIMILAR = -2.0
 #: the standard normal quantile of the outlier threshold (1 - 1e-3)
 OUTLIER_Z = 3.090232306167813
 #: the threshold's margin over the training rows' own largest rho (held-out rows, the added noise)

@@ -3,8 +3,9 @@
 Imports only torch (and its siblings): this file is copied verbatim into every emitted package, and
 the benchmarks train every model (pdec's and the peers') through :func:`fit`.
 
-Each step of :func:`kernel_loss`: y from the data, ln sigma ~ N(-1.2, 1.2^2) (EDM, truncated to the
-kernel's valid range), t = sigma^-1(sigma), (x, u) = perturb(y, t), target x - u / a(t), loss
+Each step of :func:`kernel_loss`: y from the data, ln sigma ~ N(p_mean, 1.2^2) (EDM's p_mean = -1.2 for a
+self-similar law, -2.0 otherwise: :func:`sigma_mean`; truncated to the kernel's valid range),
+t = sigma^-1(sigma), (x, u) = perturb(y, t), target x - u / a(t) (or its batch-posterior mean), loss
 lambda(sigma) |D(x, sigma) - target|^2 (precond.py). Batches and noise come from one generator
 reseeded by (seed, rank, step) and drawn in that order (the batch first), so a resumed run repeats
 an uninterrupted one, every model of a seed sees the same mini-batches, and DDP's ranks see
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .precond import P_MEAN, P_STD, Precond, edm_loss, sample_train_sigma
+from .precond import P_MEAN, P_MEAN_NOT_SELF_SIMILAR, P_STD, Precond, edm_loss, sample_train_sigma
 
 
 class TrainingDiverged(FloatingPointError):
@@ -76,6 +77,14 @@ def read_json(path) -> dict:
 TARGETS = ("sample", "batch_posterior")
 
 
+def sigma_mean(kernel, p_mean: float | None = None) -> float:
+    """The mean of ln sigma in training: ``p_mean``, or for None EDM's P_MEAN for a self-similar law and
+    P_MEAN_NOT_SELF_SIMILAR otherwise."""
+    if p_mean is not None:
+        return float(p_mean)
+    return P_MEAN if kernel.self_similar else P_MEAN_NOT_SELF_SIMILAR
+
+
 def check_target(kernel, target: str) -> str:
     """``target`` if ``kernel`` can train on it (TARGETS; batch_posterior needs a Gaussian scale mixture)."""
     if target not in TARGETS:
@@ -86,13 +95,13 @@ def check_target(kernel, target: str) -> str:
 
 
 def kernel_loss(kernel, sigma_inv=None, sigma_lo: float | None = None, sigma_hi: float | None = None,
-                target: str = "sample", nodes: int = 64, null_label: int | None = None, p_mean: float = P_MEAN,
-                p_std: float = P_STD):
+                target: str = "sample", nodes: int = 64, null_label: int | None = None,
+                p_mean: float | None = None, p_std: float = P_STD):
     """loss(net, y, g, cond=None): EDM's weighted loss on the kernel's generalised denoiser target.
 
     ``kernel`` is a runtime Kernel (kernel.py); ``sigma_inv`` replaces kernel.sigma_inv (a table);
-    training sigmas, ln sigma ~ N(p_mean, p_std^2) (EDM's), stay in (sigma_lo, sigma_hi), where the kernel is a
-    density. ``target`` (TARGETS):
+    training sigmas, ln sigma ~ N(p_mean, p_std^2) (None: :func:`sigma_mean`), stay in (sigma_lo, sigma_hi),
+    where the kernel is a density. ``target`` (TARGETS):
     "sample" regresses on y_eff = x - u / a(t); "batch_posterior" on E[y_eff | x] under the batch's rows
     on ``nodes`` nodes in ln S_t (same mean, far less variance at small sigma for the laws that
     are not self-similar). In a conditional batch the posterior of a labelled row runs over the rows
@@ -100,6 +109,7 @@ def kernel_loss(kernel, sigma_inv=None, sigma_lo: float | None = None, sigma_hi:
     """
     check_target(kernel, target)
     inv = sigma_inv or kernel.sigma_inv
+    p_mean = sigma_mean(kernel, p_mean)
 
     def loss(net, y, g, cond=None):
         sigma = sample_train_sigma(y.shape[0], g, sigma_lo=sigma_lo, sigma_hi=sigma_hi, p_mean=p_mean, p_std=p_std)
@@ -221,6 +231,7 @@ class Job:
     load_labels: object = None  # () -> the training labels, a long tensor [n] in 0..K-1 (conditional packages)
     label_dropout: float = 0.0  # the probability of the null label K in training
     target: str = "sample"  # the regression target (TARGETS)
+    p_mean: float | None = None  # the mean of ln sigma in training (None: sigma_mean's rule)
 
 
 def parse_args(job: Job, argv=None):
@@ -316,7 +327,7 @@ def run(job: Job, args):
 
     t0, start = time.time(), state.step
     loss_fn = kernel_loss(job.kernel, sigma_lo=job.sigma_lo, sigma_hi=job.sigma_hi, target=job.target,
-                          null_label=job.classes)
+                          null_label=job.classes, p_mean=job.p_mean)
     try:
         fit(state, loss_fn, x_train, args.steps, args.batch // world, args.seed, args.ema, rank=rank, model=model,
             on_step=on_step, labels=labels, label_dropout=job.label_dropout, null_label=job.classes)
