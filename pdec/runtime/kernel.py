@@ -158,7 +158,7 @@ class Kernel:
         t64 = _t64(t, x)
         lnS, logpi, rate = self._posterior_nodes(t64, nodes, generator)
         S = torch.exp(lnS)
-        ratio = torch.ones_like(S) if self.law.self_similar else \
+        ratio = torch.ones_like(S) if rate is None else \
             rate / (2.0 * S) / self.law._dlog_sigma_dt64(t64)[:, None]  # c_k / a, [B, K]
         out = torch.empty_like(x64)
         for i in range(0, B, chunk):  # [chunk, B, K] at a time
@@ -173,18 +173,19 @@ class Kernel:
         return out.reshape(x.shape).to(x.dtype)
 
     def _posterior_nodes(self, t64, nodes: int, generator=None):
-        """(ln S_k, log pi_k, dS/dt at S_k), each [B, nodes]: the quadrature of batch_posterior_target."""
+        """(ln S_k, log pi_k, dS/dt at S_k), each [B, nodes]: the quadrature of batch_posterior_target
+        (the rate None for a self-similar law, whose c / a is 1)."""
         law = self.law
         u = torch.linspace(-8.0, 18.0, nodes, dtype=_F64, device=t64.device)
         lnS = torch.log(law._median64(t64))[:, None] + u[None, :]
         S, tt = torch.exp(lnS), t64[:, None].expand(-1, nodes)
         try:
             logpi = law._log_pdf64(S, tt) + lnS
-            rate = law._rate64(S, tt) if not law.self_similar else S
+            rate = None if law.self_similar else law._rate64(S, tt)
         except NotImplementedError:  # no density (a point mass, a sum of >= 3 random laws): draws of S_t
             S, rate = law._sample_with_rate64(t64.repeat_interleave(nodes), generator)
             S, rate = S.reshape(-1, nodes), rate.reshape(-1, nodes)
-            return torch.log(S), torch.zeros_like(S), rate
+            return torch.log(S), torch.zeros_like(S), None if law.self_similar else rate
         return lnS, torch.nan_to_num(logpi, nan=float("-inf")), rate
 
     def _log_likelihood(self, d2, S, n):
