@@ -636,6 +636,20 @@ def overrides(args, seeds, steps, models):
     return seeds, steps, models
 
 
+def sampling_settings(args, seeds, steps, n, nfes, models, datasets):
+    """(seeds, steps, n_samples, nfes, models, datasets): a sampling script's defaults with --seeds, --steps,
+    --models, --nfe and --n-samples applied."""
+    seeds, steps, models = overrides(args, seeds, steps, models)
+    if args.nfe:
+        nfes = int_list(args.nfe)
+    return seeds, steps, (args.n_samples or n), nfes, models, datasets
+
+
+def unless_chosen(args, datasets, default):
+    """``default`` in place of ``datasets`` when neither --data nor --datasets was given."""
+    return datasets if args.data or args.datasets else list(default)
+
+
 def int_list(text: str) -> list[int]:
     """'0,1,2' -> [0, 1, 2]."""
     return [int(v) for v in text.split(",")]

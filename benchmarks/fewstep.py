@@ -141,12 +141,8 @@ def _settings(args):
     models, nfes = list(MODELS), list(NFES)
     if args.smoke:
         steps, n, models, nfes = 30, 200, list(SMOKE_MODELS), list(SMOKE_NFES)
-        if not args.data and not args.datasets:
-            datasets = [("moons", None)]
-    seeds, steps, models = C.overrides(args, seeds, steps, models)
-    if args.nfe:
-        nfes = C.int_list(args.nfe)
-    return seeds, steps, (args.n_samples or n), nfes, models, datasets
+        datasets = C.unless_chosen(args, datasets, [("moons", None)])
+    return C.sampling_settings(args, seeds, steps, n, nfes, models, datasets)
 
 
 def run(args) -> Path:

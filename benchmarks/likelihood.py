@@ -233,12 +233,10 @@ def _settings(args):
     n2d, ndig, lik_steps, conv = 2000, 500, 32, (16, 32, 64)
     if args.quick:
         seeds, steps = [0], 800
-        if not args.data and not args.datasets:
-            datasets = [("moons", None), ("digits", None)]
+        datasets = C.unless_chosen(args, datasets, [("moons", None), ("digits", None)])
     if args.smoke:
         seeds, steps, models, n2d, ndig, lik_steps, conv = [0], 30, list(SMOKE_MODELS), 100, 50, 8, ()
-        if not args.data and not args.datasets:
-            datasets = [("moons", None)]
+        datasets = C.unless_chosen(args, datasets, [("moons", None)])
     seeds, steps, models = C.overrides(args, seeds, steps, models)
     if args.n_rows:
         n2d = ndig = args.n_rows

@@ -43,16 +43,11 @@ def _settings(args):
     models = [m.name for m in C.ALL_MODELS]
     if args.quick:
         seeds, steps, n = [0], 800, 2000
-        if not args.data and not args.datasets:
-            datasets = [("moons", None), ("digits", None)]
+        datasets = C.unless_chosen(args, datasets, [("moons", None), ("digits", None)])
     if args.smoke:
         seeds, steps, n, nfes, models = [0], 30, 300, [5, 11], list(SMOKE_MODELS)
-        if not args.data and not args.datasets:
-            datasets = [("moons", None)]
-    seeds, steps, models = C.overrides(args, seeds, steps, models)
-    if args.nfe:
-        nfes = C.int_list(args.nfe)
-    return seeds, steps, (args.n_samples or n), nfes, models, datasets
+        datasets = C.unless_chosen(args, datasets, [("moons", None)])
+    return C.sampling_settings(args, seeds, steps, n, nfes, models, datasets)
 
 
 def run(args) -> Path:

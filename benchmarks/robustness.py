@@ -65,8 +65,7 @@ def run(args) -> Path:
     if args.smoke:
         seeds, steps, n, nfe = [0], 30, 300, 11
         models, bits, alphas = ["pfgmpp-8", "diffusion"], [None, 6], [0.1]
-        if not args.data and not args.datasets:
-            datasets = [("moons", None)]
+        datasets = C.unless_chosen(args, datasets, [("moons", None)])
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",")]
     steps = args.steps or steps

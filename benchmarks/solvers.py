@@ -124,8 +124,7 @@ def run(args) -> Path:
     datasets = C.datasets_of(args, default=C.TOY_SETS)
     if args.quick:
         steps, n = 800, 2000
-        if not args.data and not args.datasets:
-            datasets = [("moons", None)]
+        datasets = C.unless_chosen(args, datasets, [("moons", None)])
     if args.smoke:
         steps, n = 30, 300
     if args.steps:
