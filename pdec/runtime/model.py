@@ -158,8 +158,9 @@ def backbone(kind: str, shape, width: int = 256, depth: int = 4, channels: int =
     raise ValueError(f"unknown backbone kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-def denoiser(net: nn.Module, shape, sigma_data: float, outlier_aware: bool = True, data=None) -> Precond:
+def denoiser(net: nn.Module, shape, sigma_data: float, outlier_aware: bool = True, data=None,
+             anchored: bool = True) -> Precond:
     """The preconditioned denoiser D(x, sigma[, cond]) around a backbone F (``data``: the normalised
-    training rows that set its outlier threshold, Precond.fit_threshold)."""
+    training rows that set its outlier threshold and anchors, Precond.fit_data)."""
     n = shape if isinstance(shape, int) else math.prod(shape)
-    return Precond(net, n_dim=n, sigma_data=sigma_data, outlier_aware=outlier_aware, data=data)
+    return Precond(net, n_dim=n, sigma_data=sigma_data, outlier_aware=outlier_aware, data=data, anchored=anchored)

@@ -24,6 +24,19 @@ own rows exceed q_N (8x8 digits: rho_data = 1.80 > q_64 = 1.64) an inflated v at
 s^2 = v - sd^2 ~ 0.1 sd^2 >> sigma^2 into c_out, and the probability-flow ODE ran off on those rows.
 The network still sees c_noise = ln(sigma) / 4 of the kernel's own sigma.
 
+The anchored scale (``anchored``) catches the heavy tail's other points: x at a distance
+d(x) >> sigma from every training row while |x| stays at the data's size (Yukawa, mixed
+diffusion-Poisson, PFGM with small D put 10-17 % of the draws there at small sigma). D* must move
+them by O(d), not O(sigma) (in ln sigma the tail's velocity is sigma-independent), so EDM's
+c_out = O(sigma) asks for outputs of size d / sigma and their noise swamps the loss
+(benchmarks/results/stall.md). With d^2 = min_i |x - a_i|^2 over anchor rows a_i (the training
+rows, at most ANCHOR_ROWS of them, a buffer saved with the weights) the effective sigma^2 is
+
+    s^2 = sigma^2 max(1, d^2 / (N sigma^2 q_N)),
+
+so c_out grows to O(d) exactly where a Gaussian kernel of scale sigma around the nearest row
+would not put the point, and is EDM's elsewhere (as sigma grows, d / sigma -> 0 and s = sigma).
+
 The conditioning seam: ``cond`` (class labels, a [B] long tensor; None: unconditional) goes from the
 data through :func:`edm_loss` and :class:`Precond` to the backbone, as EDM's ``class_labels`` and
 flow_matching's ``model_extras``. With cond=None the backbone is called as F(x, c_noise), so any
@@ -48,6 +61,10 @@ P_MEAN_NOT_SELF_SIMILAR = -2.0
 OUTLIER_Z = 3.090232306167813
 #: the threshold's margin over the training rows' own largest rho (held-out rows, the added noise)
 DATA_MARGIN = 1.25
+#: the most training rows the anchored scale keeps (a seeded subset beyond)
+ANCHOR_ROWS = 8192
+#: the rows of x per block of the anchor distance (block x anchors distances at a time)
+ANCHOR_BLOCK = 2**22
 
 
 def chi2_quantile_per_dim(n_dim: int, z: float = OUTLIER_Z) -> float:
@@ -62,6 +79,16 @@ def rho_data(x: torch.Tensor, sigma_data: float) -> float:
     return float(flat.square().sum(1).max()) / (flat.shape[1] * sigma_data**2)
 
 
+def nearest_d2(x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """min_i |x_b - a_i|^2 per row of x ([B, ...] -> [B], float32), in blocks of ANCHOR_BLOCK distances."""
+    flat = x.reshape(x.shape[0], -1).to(torch.float32)
+    a2 = anchors.square().sum(1)
+    rows = max(1, ANCHOR_BLOCK // max(1, anchors.shape[0]))
+    out = [torch.addmm(a2[None], xb, anchors.T, alpha=-2.0).add_(xb.square().sum(1, keepdim=True)).amin(1)
+           for xb in flat.split(rows)]
+    return torch.cat(out).clamp_min(0.0)
+
+
 def call(fn, x: torch.Tensor, s: torch.Tensor, cond=None) -> torch.Tensor:
     """fn(x, s), or fn(x, s, cond=cond) when a condition is given (the one calling convention)."""
     return fn(x, s) if cond is None else fn(x, s, cond=cond)
@@ -71,20 +98,48 @@ class Precond(nn.Module):
     """D(x, sigma[, cond]) = c_skip x + c_out F(c_in x, c_noise[, cond]) around a backbone F.
 
     ``backbone(x, c_noise)`` takes x of the data's shape [B, ...] and c_noise of shape [B]
-    and returns a tensor of x's shape. ``outlier_aware`` switches on the outlier-aware scale.
+    and returns a tensor of x's shape. ``outlier_aware`` switches on the outlier-aware scale, ``anchored``
+    the anchored one (it acts once :meth:`fit_data` has given it anchor rows).
     """
 
     def __init__(self, backbone: nn.Module, n_dim: int, sigma_data: float = 0.5, outlier_aware: bool = True,
-                 data: torch.Tensor | None = None):
+                 data: torch.Tensor | None = None, anchored: bool = True):
         super().__init__()
         self.backbone = backbone
         self.n_dim = int(n_dim)
         self.sigma_data = float(sigma_data)
         self.outlier_aware = bool(outlier_aware)
+        self.anchored = bool(anchored)
         #: the outlier threshold q (a buffer: saved in state_dict, so a checkpoint carries its data's q)
         self.register_buffer("q", torch.tensor(chi2_quantile_per_dim(self.n_dim), dtype=torch.float32))
+        #: the anchored scale's rows [M, N] (a buffer: saved in state_dict; M = 0 until fit_data)
+        self.register_buffer("anchors", torch.zeros(0, self.n_dim))
         if data is not None:
-            self.fit_threshold(data)
+            self.fit_data(data)
+
+    @torch.no_grad()
+    def fit_data(self, x: torch.Tensor) -> None:
+        """Fit the outlier threshold and (when anchored) the anchor rows to the normalised training rows x."""
+        self.fit_threshold(x)
+        if self.anchored:
+            self.fit_anchors(x)
+
+    @torch.no_grad()
+    def fit_anchors(self, x: torch.Tensor, max_rows: int = ANCHOR_ROWS) -> int:
+        """Keep the rows of x (a seeded subset of max_rows beyond) as the anchors; returns their number."""
+        flat = x.reshape(x.shape[0], -1).to(torch.float32)
+        if flat.shape[0] > max_rows:
+            keep = torch.randperm(flat.shape[0], generator=torch.Generator().manual_seed(0))[:max_rows]
+            flat = flat[keep.to(flat.device)]
+        self.anchors = flat.to(self.q.device).clone()
+        return flat.shape[0]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a checkpoint's anchors set their own number of rows (this module may have none yet)
+        key = prefix + "anchors"
+        if key in state_dict and state_dict[key].shape != self.anchors.shape:
+            self.anchors = torch.empty_like(state_dict[key], device=self.anchors.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def fit_threshold(self, x: torch.Tensor) -> float:
@@ -101,14 +156,23 @@ class Precond(nn.Module):
             v = v * torch.clamp(rho / self.q, min=1.0)
         return v
 
+    def anchored_sigma2(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The anchored scale's s^2 = sigma^2 max(1, d^2 / (N sigma^2 q_N)) per sample, shape [B]."""
+        s2 = sigma.to(torch.float32) ** 2
+        if not self.anchored or self.anchors.shape[0] == 0:
+            return s2
+        d2 = nearest_d2(x, self.anchors) / (self.n_dim * chi2_quantile_per_dim(self.n_dim))
+        return torch.maximum(s2, d2)
+
     def coefficients(self, x: torch.Tensor, sigma: torch.Tensor):
         """(c_skip, c_out, c_in, weight) per sample, each of shape [B]."""
         sd2 = self.sigma_data**2
-        v = self.scale2(x, sigma)
+        v_in = self.scale2(x, sigma)
+        v = torch.maximum(v_in, self.anchored_sigma2(x, sigma) + sd2)
         s2 = v - sd2  # the effective sigma^2 (sigma^2 itself unless inflated)
         c_skip = sd2 / v
         c_out = torch.sqrt(s2 * sd2 / v)
-        c_in = torch.rsqrt(v)
+        c_in = torch.rsqrt(v_in)
         weight = v / (s2 * sd2)
         return c_skip, c_out, c_in, weight
 

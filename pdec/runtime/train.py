@@ -149,11 +149,11 @@ class State:
 
 def init(build, lr: float, seed: int, device=None, x_train: torch.Tensor | None = None) -> State:
     """build() under torch.manual_seed(seed) (the same initial weights on every rank and for every model
-    of a seed), its EMA copy, and Adam; a Precond's outlier threshold is fitted to ``x_train``."""
+    of a seed), its EMA copy, and Adam; a Precond's outlier threshold and anchors are fitted to ``x_train``."""
     torch.manual_seed(seed)
     net = build()
     if x_train is not None and isinstance(net, Precond):
-        net.fit_threshold(x_train)
+        net.fit_data(x_train)
     if device is not None:
         net = net.to(device)
     return State(net=net, ema=copy.deepcopy(net).requires_grad_(False), opt=torch.optim.Adam(net.parameters(), lr=lr))
