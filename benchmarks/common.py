@@ -231,11 +231,14 @@ class Trained:
     why: str = ""
     notes: list = field(default_factory=list)
     cached: bool = False
+    #: pdec models: the anchored scale of pdec.runtime.precond (TrainConfig.anchored)
+    anchored: bool = True
 
     # ---- the denoiser / velocity the sampler integrates
     def precond(self, net=None, cls=None, **kw) -> rprecond.Precond:
         """pdec's Precond (or the subclass ``cls``) around ``net`` (default the trained backbone), its outlier
         threshold fitted to the training rows, as an emitted package's train.py does."""
+        kw.setdefault("anchored", self.anchored)
         return (cls or rprecond.Precond)(self.backbone if net is None else net, self.data.dim, rdata.SIGMA_DATA,
                                          data=self.data.train, **kw)
 
@@ -427,6 +430,8 @@ class TrainConfig:
     p_std: float = rprecond.P_STD
     #: the MLP's width
     width: int = 256
+    #: pdec models' anchored scale (pdec.runtime.precond.Precond, anchored)
+    anchored: bool = True
 
     def key(self) -> str:
         key = f"n{self.steps}-b{self.batch}-lr{self.lr:g}-ema{self.ema:g}"
@@ -445,7 +450,8 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
           log=None) -> Trained:
     """Train ``spec`` on ``ds`` (or load it from the cache); raises Unavailable for models that cannot run."""
     torch.set_num_threads(int(os.environ.get("PDEC_BENCH_THREADS", "1")))  # 2 threads on 2 shared cores is slower
-    tr = Trained(spec=spec, data=ds, backbone=MLP(ds.dim, width=cfg.width), train_s=0.0, seed=seed)
+    tr = Trained(spec=spec, data=ds, backbone=MLP(ds.dim, width=cfg.width), train_s=0.0, seed=seed,
+                 anchored=cfg.anchored)
     if spec.family == "pdec":
         tr.kernel = pdec_kernel(spec)
         cfg = replace(cfg, p_mean=rtrain.sigma_mean(tr.kernel, cfg.p_mean))  # resolved, for the cache key
@@ -457,7 +463,8 @@ def train(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, seed: int, cache: Path
         _import_peer(spec)
     path = None
     if cache is not None:
-        path = Path(cache) / f"{ds.name}-{_data_hash(ds)}-{spec.name}-s{seed}-{cfg.key()}.pt"
+        anchored = "-anchored" if spec.family == "pdec" and cfg.anchored else ""  # older caches: unanchored
+        path = Path(cache) / f"{ds.name}-{_data_hash(ds)}-{spec.name}-s{seed}-{cfg.key()}{anchored}.pt"
         if path.exists():
             state = torch.load(path, map_location="cpu", weights_only=True)
             tr.backbone.load_state_dict(state["backbone"])

@@ -19,6 +19,10 @@
    mixed with the batch-posterior target (train.target: batch_posterior), EDM's training sigmas moved down
    (ln sigma ~ N(-2, 1.2^2), since made the default of these laws) and a 2x wider MLP, each against EDM's
    training sigmas (the baseline) and diffusion in the same run.
+8. The anchored scale (``--anchored``, pdec.runtime.precond; about 50 min on one core at 4000 steps and one
+   seed, or fill the cache first with ``--anchored --datasets ...`` in parallel): every 2-D set, diffusion,
+   Yukawa, mixed and PFGM (D = 1) trained with and without it, SW2 at NFE 5, 11 (Euler / Heun) and 35 (Heun),
+   and the ratio to diffusion at NFE 35.
 """
 
 from __future__ import annotations
@@ -247,10 +251,11 @@ def off_manifold(out, ds, steps):
     out += [""]
 
 
-#: section 7's changes: (label, TrainConfig overrides); the baseline is TrainConfig's protocol itself
-REMEDIES = (("none (baseline)", {"p_mean": P_MEAN}), ("batch-posterior target", {"target": "batch_posterior",
-                                                                                "p_mean": P_MEAN}),
-            ("ln sigma ~ N(-2.0, 1.2^2)", {"p_mean": -2.0}), ("MLP width 512", {"width": 512, "p_mean": P_MEAN}))
+#: section 7's changes: (label, TrainConfig overrides); the baseline is EDM's protocol, without the anchored scale
+REMEDIES = tuple((label, {**over, "anchored": False}) for label, over in (  # measured before the anchored scale
+    ("none (baseline)", {"p_mean": P_MEAN}),
+    ("batch-posterior target", {"target": "batch_posterior", "p_mean": P_MEAN}),
+    ("ln sigma ~ N(-2.0, 1.2^2)", {"p_mean": -2.0}), ("MLP width 512", {"width": 512, "p_mean": P_MEAN})))
 
 
 def remedies(out, ds, seeds=(0, 1), steps=800, long_steps=4000):
@@ -276,12 +281,55 @@ def remedies(out, ds, seeds=(0, 1), steps=800, long_steps=4000):
     out += [""]
 
 
+def _nn_median(x, train) -> float:
+    """The median distance of the rows of x to their nearest training row (data units)."""
+    return float(torch.cdist(torch.as_tensor(np.asarray(x), dtype=F64), torch.as_tensor(train, dtype=F64))
+                 .min(1).values.median())
+
+
+def anchored_table(out, datasets, seeds, steps=4000):
+    """SW2 at NFE 5, 11, 35 per set, model and anchored scale (off / on, the default), means over seeds; and the
+    NFE-35 samples' median distance to the nearest training row over the held-out rows' (copying gives << 1)."""
+    nfes = (5, 11, 35)
+    out += [f"## 8. The anchored scale on the 2-D sets ({steps} steps, seeds {', '.join(map(str, seeds))}; "
+            "SW2 in data units, means over seeds)", "",
+            "The last column: the NFE-35 samples' median distance to their nearest training row over the "
+            "held-out rows' (a model that copies its training rows scores << 1).", "",
+            "| data | model | anchored | " + " | ".join(f"NFE {k}" for k in nfes) + " | NFE 35 / diffusion's | "
+            "nearest-row distance / held-out's |", "|---|---|---|" + "---:|" * (len(nfes) + 2)]
+    for name, path in datasets:
+        ds = C.load_data(name, path)
+        scorer = C.Scorer(ds)
+        held_out = _nn_median(ds.test_raw, ds.train_raw)
+        cells = {}
+        for model in MODELS:
+            for anchored in (False, True):
+                sw2 = {k: [] for k in nfes}
+                near = []
+                for seed in seeds:
+                    tr = C.train(C.BY_NAME[model], ds, C.TrainConfig(steps=steps, anchored=anchored), seed)
+                    for k in nfes:
+                        x = tr.sample(5000, k, seed)
+                        sw2[k].append(scorer.score(x, mmd=False)["sw2"])
+                    near.append(_nn_median(x, ds.train_raw) / held_out)
+                cells[model, anchored] = [float(np.mean(sw2[k])) for k in nfes] + [float(np.mean(near))]
+        base = cells["diffusion", True][len(nfes) - 1]
+        for (model, anchored), v in cells.items():
+            out.append(f"| {name} | {model} | {'yes' if anchored else 'no'} | "
+                       + " | ".join(f"{x:.4f}" for x in v[:-1]) + f" | {v[-2] / base:.2f} | {v[-1]:.2f} |")
+            print(out[-1], flush=True)
+    out += [""]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=C.RESULTS / "stall.md")
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--seeds", type=int, default=3, help="exact-sampling seeds (section 4)")
     ap.add_argument("--remedies", action="store_true", help="run section 7 alone and replace it in OUT")
+    ap.add_argument("--anchored", action="store_true", help="run section 8 alone and replace it in OUT")
+    ap.add_argument("--datasets", default=",".join(C.TOY_SETS), help="section 8's data sets")
+    ap.add_argument("--anchored-seeds", default="0", help="section 8's seeds, comma-separated")
     args = ap.parse_args(argv)
     C.set_command(__file__, argv)
     torch.set_num_threads(1)
@@ -289,9 +337,12 @@ def main(argv=None):
     ds = C.load_data("moons")
     gmm = GMM(ds.train)
     out: list[str] = []
-    if args.remedies:
-        remedies(out, ds)
-        _replace_section(args.out, "## 7. ", out)
+    if args.remedies or args.anchored:
+        if args.remedies:
+            remedies(out, ds)
+        else:
+            anchored_table(out, [(n, None) for n in args.datasets.split(",")], C.int_list(args.anchored_seeds))
+        _replace_section(args.out, "## 7. " if args.remedies else "## 8. ", out)
         print(f"-> {args.out}")
         return
     for step in (lambda: law_table(out), lambda: final_time(out, ds), lambda: transport(out),

@@ -129,6 +129,9 @@ SCHEMA: tuple[Field, ...] = (
     Field("model", "width", "int", 256, lo=1, hi=65536, only=("mlp",), doc="units per hidden layer"),
     Field("model", "depth", "int", 4, lo=1, hi=64, only=("mlp",), doc="hidden layers"),
     Field("model", "channels", "int", 64, lo=1, hi=4096, only=("unet",), doc="channels of the first resolution"),
+    Field("model", "anchored", "bool", True, doc="the anchored scale (runtime/precond.py: c_out of order the "
+          "distance to the nearest training row where a heavy-tailed kernel puts a point far from every row); "
+          "the checkpoint then holds up to 8192 training rows", default_doc="`true`"),
     Field("train", "steps", "int", 4000, lo=1, hi=10**9, doc="optimiser steps"),
     Field("train", "batch", "int", 256, lo=1, hi=2**20, doc="global batch"),
     Field("train", "lr", "float", 1e-3, lo=0.0, hi=1.0, lo_open=True, doc="Adam's learning rate"),
@@ -203,6 +206,7 @@ class ModelConfig:
     width: int = _defaults("model")["width"]
     depth: int = _defaults("model")["depth"]
     channels: int = _defaults("model")["channels"]
+    anchored: bool = _defaults("model")["anchored"]
 
 
 @dataclass(frozen=True)

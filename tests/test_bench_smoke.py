@@ -131,7 +131,7 @@ def test_benchmark_trains_pdec_models_exactly_as_the_emitted_package(tmp_path):
     tr = C.train(C.BY_NAME["diffusion"], C.load_data("moons"), C.TrainConfig(steps=12, batch=64), seed=3,
                  cache=None)
     ours = tr.backbone.state_dict()
-    assert set(ours) == {k.removeprefix("backbone.") for k in emitted if k not in ("q", "anchors")}
+    assert set(ours) == {k.removeprefix("backbone.") for k in emitted if k not in ("q", "anchors", "delta2")}
     assert float(emitted["q"]) == pytest.approx(float(tr.precond().q), rel=1e-6)  # the same outlier threshold
     assert torch.equal(emitted["anchors"], tr.precond().anchors)  # and the same anchor rows
     for k, v in ours.items():

@@ -190,30 +190,49 @@ def test_nearest_d2_matches_brute_force_in_blocks(monkeypatch):
     assert torch.allclose(rp.nearest_d2(x, a).double(), exact, rtol=1e-4, atol=1e-6)
 
 
+def _circle(n, g):
+    """n rows on a circle of radius 0.7 (a one-dimensional manifold in the plane, as the toy sets are)."""
+    th = 2 * math.pi * torch.rand(n, generator=g, dtype=torch.float64)
+    return 0.7 * torch.stack([th.cos(), th.sin()], 1)
+
+
 def test_anchored_scale_is_edm_near_the_rows_and_grows_with_the_distance():
-    """s^2 = sigma^2 max(1, d^2 / (N sigma^2 q_N)): x = y + sigma xi about the rows is inflated about once in
-    a thousand draws (d <= |x - y|), a point at distance d >> sigma gets s^2 = d^2 / (N q_N), and as sigma grows
-    the rule switches off."""
+    """s^2 = max(sigma^2, (d^2 - delta^2) / (N q_N)): delta^2 is 1.25 times the 0.999 quantile of a row's squared
+    distance to its nearest other row, so x = y + sigma xi and held-out rows are (nearly) never inflated, a point
+    at d >> delta gets exactly (d^2 - delta^2) / (N q_N), and as sigma grows the rule switches off."""
     g = torch.Generator().manual_seed(0)
-    y = 0.5 * torch.randn(200, 2, generator=g)  # sparse rows: the nearest row of x is nearly always its own
+    y = _circle(4000, g).float()
     net, plain = rp.Precond(_Echo(), 2, data=y), rp.Precond(_Echo(), 2, anchored=False, data=y)
-    assert net.anchors.shape == (200, 2) and plain.anchors.shape == (0, 2)
-    sigma = torch.full((200000,), 0.001)
-    x = y[torch.randint(200, (200000,), generator=g)] + 0.001 * torch.randn(200000, 2, generator=g)
-    inflated = (net.anchored_sigma2(x, sigma) > sigma**2).float().mean()
-    assert 6e-4 < float(inflated) < 1.4e-3
-    far = torch.tensor([[0.05, -0.03]])  # between the rows: d ~ 0.02 >> sigma, |x| no outlier
+    assert net.anchors.shape == (4000, 2) and plain.anchors.shape == (0, 2)
+    loo = torch.cdist(y.double(), y.double()).fill_diagonal_(float("inf")).amin(1).square()
+    assert float(net.delta2) == pytest.approx(rp.DATA_MARGIN * float(torch.quantile(loo, 0.999)), rel=1e-3)
+    sigma = torch.full((20000,), 0.001)
+    x = y[torch.randint(4000, (20000,), generator=g)] + 0.001 * torch.randn(20000, 2, generator=g)
+    assert torch.equal(net.anchored_sigma2(x, sigma), sigma**2)
+    held_out = _circle(20000, g).float()
+    assert float((net.anchored_sigma2(held_out, sigma) > sigma**2).float().mean()) < 2e-3
+    far = torch.tensor([[0.55, 0.1]])  # inside the circle: d ~ 0.14 >> delta, |x| no outlier
     assert float(net.scale2(far, sigma[:1])) == pytest.approx(1e-6 + 0.25)
-    d2 = torch.cdist(far, y).square().min()
-    assert float(d2) > 100 * 2 * 1e-6
-    q2 = rp.chi2_quantile_per_dim(2)
-    assert float(net.anchored_sigma2(far, sigma[:1])) == pytest.approx(float(d2) / (2 * q2), rel=1e-4)
+    d2 = float(torch.cdist(far, y).square().min())
+    assert d2 > 100 * float(net.delta2)
+    s2 = (d2 - float(net.delta2)) / (2 * rp.chi2_quantile_per_dim(2))
+    assert float(net.anchored_sigma2(far, sigma[:1])) == pytest.approx(s2, rel=1e-4)
     c_skip, c_out, _, w = net.coefficients(far, sigma[:1])
-    s2 = float(d2) / (2 * q2)
     assert float(c_out) == pytest.approx(math.sqrt(s2 * 0.25 / (s2 + 0.25)), rel=1e-4)
     assert float(w) == pytest.approx(1 / float(c_out) ** 2, rel=1e-5)
     big = torch.ones(1)
     assert torch.equal(net.coefficients(far, big)[1], plain.coefficients(far, big)[1])
+
+
+def test_anchored_scale_is_idle_where_rows_are_far_apart():
+    """64-D Gaussian rows: every new point is as far from the rows as the rows are from each other, so delta is of
+    the data's size and no held-out point is inflated at small sigma (a generalising sample never is)."""
+    g = torch.Generator().manual_seed(0)
+    y = 0.5 * torch.randn(2000, 64, generator=g)
+    net = rp.Precond(_Echo(), 64, data=y)
+    held_out, sigma = 0.5 * torch.randn(500, 64, generator=g), torch.full((500,), 0.002)
+    assert float(net.delta2) > 64 * 0.25
+    assert torch.equal(net.anchored_sigma2(held_out, sigma), sigma**2)
 
 
 def test_anchors_travel_in_the_state_dict_and_are_capped():
@@ -221,29 +240,30 @@ def test_anchors_travel_in_the_state_dict_and_are_capped():
     net = rp.Precond(_Echo(), 3, data=y)
     other = rp.Precond(_Echo(), 3)  # built without data, as a package's sample.py does
     other.load_state_dict(net.state_dict())
-    assert torch.equal(other.anchors, net.anchors)
+    assert torch.equal(other.anchors, net.anchors) and float(other.delta2) == float(net.delta2) > 0
     x, s = torch.randn(4, 3) * 3, torch.full((4,), 0.01)
     assert torch.equal(other(x, s), net(x, s))
     many = torch.randn(100, 3)
     a, b = rp.Precond(_Echo(), 3), rp.Precond(_Echo(), 3)
     assert a.fit_anchors(many, max_rows=40) == 40 and b.fit_anchors(many, max_rows=40) == 40
-    assert torch.equal(a.anchors, b.anchors)  # a seeded subset of distinct rows
+    assert torch.equal(a.anchors, b.anchors) and float(a.delta2) == float(b.delta2) > 0  # a seeded subset
     assert torch.unique(a.anchors, dim=0).shape[0] == 40
 
 
 @pytest.mark.parametrize("law", ["yukawa", "pfgm", "diffusion"])
 def test_anchored_scale_shrinks_the_heavy_tails_regression_target(law):
     """The backbone's regression target F* = (y_eff - c_skip x) / c_out at small sigma, in the loss's units
-    lambda |y_eff - c_skip x|^2 / N: the heavy tails' draws at d >> sigma make it O(d^2 / sigma^2) under EDM's
-    scale (72 for Yukawa's InverseGaussian law, 198 for PFGM's InverseGamma at sigma = 0.003); the anchored
-    scale brings it to O(q_N) (about 9 and 11) and leaves diffusion's Gaussian kernel as it was (within 1 %)."""
+    lambda |y_eff - c_skip x|^2 / N, for rows on a circle: the heavy tails' draws at d >> sigma off the curve make
+    it O(d^2 / sigma^2) under EDM's scale (60 for Yukawa's InverseGaussian law, 156 for PFGM's InverseGamma at
+    sigma = 0.003); the anchored scale brings it to O(q_N) (about 7 and 6) and leaves diffusion's Gaussian
+    kernel as it was (within 1 %)."""
     g = torch.Generator().manual_seed(0)
-    rows = 0.5 * torch.randn(300, 2, generator=g, dtype=torch.float64)
+    rows = _circle(4000, g)
     kernel = {"yukawa": Kernel(InverseGaussian(c=1.0, m=1.0)), "pfgm": Kernel(InverseGamma(D=1.0, c=1.0)),
               "diffusion": Kernel(Deterministic(a=1.0))}[law]
     sigma = torch.full((4000,), 0.003, dtype=torch.float64)
     t = kernel.sigma_inv(sigma)
-    x, u = kernel.perturb(rows[torch.randint(300, (4000,), generator=g)], t, generator=g)
+    x, u = kernel.perturb(rows[torch.randint(4000, (4000,), generator=g)], t, generator=g)
     y_eff = kernel.denoiser_target(x, u, t).float()
     x = x.float()
 

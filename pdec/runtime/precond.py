@@ -32,10 +32,14 @@ c_out = O(sigma) asks for outputs of size d / sigma and their noise swamps the l
 (benchmarks/results/stall.md). With d^2 = min_i |x - a_i|^2 over anchor rows a_i (the training
 rows, at most ANCHOR_ROWS of them, a buffer saved with the weights) the effective sigma^2 is
 
-    s^2 = sigma^2 max(1, d^2 / (N sigma^2 q_N)),
+    s^2 = max(sigma^2, (d^2 - delta^2) / (N q_N)),
 
-so c_out grows to O(d) exactly where a Gaussian kernel of scale sigma around the nearest row
-would not put the point, and is EDM's elsewhere (as sigma grows, d / sigma -> 0 and s = sigma).
+where delta^2 = DATA_MARGIN times the 1 - 1e-3 quantile of a training row's squared distance to its
+nearest other anchor (:meth:`Precond.fit_anchors`, a buffer too): a point as far from the rows as a
+new data point is (a held-out row, a sample that does not copy its training set) is never inflated,
+and c_out grows to O(d) only beyond that, where no data point lies and a Gaussian kernel of scale
+sigma around the nearest row would not put x. In high dimension (8x8 digits) delta is of the data's
+own size and the rule is idle; as sigma grows, d / sigma -> 0 and s = sigma.
 
 The conditioning seam: ``cond`` (class labels, a [B] long tensor; None: unconditional) goes from the
 data through :func:`edm_loss` and :class:`Precond` to the backbone, as EDM's ``class_labels`` and
@@ -63,8 +67,10 @@ OUTLIER_Z = 3.090232306167813
 DATA_MARGIN = 1.25
 #: the most training rows the anchored scale keeps (a seeded subset beyond)
 ANCHOR_ROWS = 8192
-#: the rows of x per block of the anchor distance (block x anchors distances at a time)
-ANCHOR_BLOCK = 2**22
+#: distances per block of the anchor search (rows of x x anchors)
+ANCHOR_BLOCK = 2**20
+#: the level of delta^2's quantile (the anchored scale's threshold)
+ANCHOR_LEVEL = 1.0 - 1e-3
 
 
 def chi2_quantile_per_dim(n_dim: int, z: float = OUTLIER_Z) -> float:
@@ -79,13 +85,16 @@ def rho_data(x: torch.Tensor, sigma_data: float) -> float:
     return float(flat.square().sum(1).max()) / (flat.shape[1] * sigma_data**2)
 
 
-def nearest_d2(x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-    """min_i |x_b - a_i|^2 per row of x ([B, ...] -> [B], float32), in blocks of ANCHOR_BLOCK distances."""
+def nearest_d2(x: torch.Tensor, anchors: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """The k smallest |x_b - a_i|^2 per row of x ([B, ...] -> [B], or [B, k] for k > 1; float32), in blocks of
+    ANCHOR_BLOCK distances."""
     flat = x.reshape(x.shape[0], -1).to(torch.float32)
     a2 = anchors.square().sum(1)
     rows = max(1, ANCHOR_BLOCK // max(1, anchors.shape[0]))
-    out = [torch.addmm(a2[None], xb, anchors.T, alpha=-2.0).add_(xb.square().sum(1, keepdim=True)).amin(1)
-           for xb in flat.split(rows)]
+    out = []
+    for xb in flat.split(rows):
+        d2 = torch.addmm(a2[None], xb, anchors.T, alpha=-2.0).add_(xb.square().sum(1, keepdim=True))
+        out.append(d2.amin(1) if k == 1 else torch.topk(d2, k, dim=1, largest=False).values)
     return torch.cat(out).clamp_min(0.0)
 
 
@@ -112,8 +121,9 @@ class Precond(nn.Module):
         self.anchored = bool(anchored)
         #: the outlier threshold q (a buffer: saved in state_dict, so a checkpoint carries its data's q)
         self.register_buffer("q", torch.tensor(chi2_quantile_per_dim(self.n_dim), dtype=torch.float32))
-        #: the anchored scale's rows [M, N] (a buffer: saved in state_dict; M = 0 until fit_data)
+        #: the anchored scale's rows [M, N] and threshold delta^2 (buffers: saved in state_dict; M = 0 until fit_data)
         self.register_buffer("anchors", torch.zeros(0, self.n_dim))
+        self.register_buffer("delta2", torch.tensor(0.0))
         if data is not None:
             self.fit_data(data)
 
@@ -126,13 +136,20 @@ class Precond(nn.Module):
 
     @torch.no_grad()
     def fit_anchors(self, x: torch.Tensor, max_rows: int = ANCHOR_ROWS) -> int:
-        """Keep the rows of x (a seeded subset of max_rows beyond) as the anchors; returns their number."""
+        """Keep the rows of x (a seeded subset of max_rows beyond) as the anchors, and delta^2 = DATA_MARGIN
+        times the ANCHOR_LEVEL quantile of a row's squared distance to its nearest other anchor (over at most
+        max_rows rows of x); returns the number of anchors."""
         flat = x.reshape(x.shape[0], -1).to(torch.float32)
-        if flat.shape[0] > max_rows:
-            keep = torch.randperm(flat.shape[0], generator=torch.Generator().manual_seed(0))[:max_rows]
-            flat = flat[keep.to(flat.device)]
-        self.anchors = flat.to(self.q.device).clone()
-        return flat.shape[0]
+        order = torch.randperm(flat.shape[0], generator=torch.Generator().manual_seed(0)).to(flat.device)
+        anchors = flat[order[:max_rows]] if flat.shape[0] > max_rows else flat
+        probe = flat[order[-max_rows:]] if flat.shape[0] > max_rows else flat
+        two = nearest_d2(probe, anchors, k=min(2, anchors.shape[0]))
+        if two.ndim == 1:  # a single anchor: its own distance
+            two = two[:, None]
+        other = torch.where(two[:, 0] > 0, two[:, 0], two[:, -1])  # a row that is an anchor: its next one
+        self.anchors = anchors.to(self.q.device).clone()
+        self.delta2 = (DATA_MARGIN * torch.quantile(other.double(), ANCHOR_LEVEL)).float().to(self.q.device)
+        return anchors.shape[0]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a checkpoint's anchors set their own number of rows (this module may have none yet)
@@ -157,11 +174,11 @@ class Precond(nn.Module):
         return v
 
     def anchored_sigma2(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """The anchored scale's s^2 = sigma^2 max(1, d^2 / (N sigma^2 q_N)) per sample, shape [B]."""
+        """The anchored scale's s^2 = max(sigma^2, (d^2 - delta^2) / (N q_N)) per sample, shape [B]."""
         s2 = sigma.to(torch.float32) ** 2
         if not self.anchored or self.anchors.shape[0] == 0:
             return s2
-        d2 = nearest_d2(x, self.anchors) / (self.n_dim * chi2_quantile_per_dim(self.n_dim))
+        d2 = (nearest_d2(x, self.anchors) - self.delta2) / (self.n_dim * chi2_quantile_per_dim(self.n_dim))
         return torch.maximum(s2, d2)
 
     def coefficients(self, x: torch.Tensor, sigma: torch.Tensor):
