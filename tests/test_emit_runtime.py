@@ -224,6 +224,20 @@ def test_anchored_scale_is_edm_near_the_rows_and_grows_with_the_distance():
     assert torch.equal(net.coefficients(far, big)[1], plain.coefficients(far, big)[1])
 
 
+@pytest.mark.parametrize("sigma", [0.001, 0.01, 0.1, 1.0])
+def test_anchored_scale_coarse_search_is_exact(sigma, monkeypatch):
+    """The coarse search (the first ANCHOR_COARSE anchors, then all of them for the rows it cannot clear) gives
+    exactly the full search's s^2."""
+    g = torch.Generator().manual_seed(3)
+    y = _circle(3000, g).float()
+    net = rp.Precond(_Echo(), 2, data=y)
+    monkeypatch.setattr(rp, "ANCHOR_COARSE", 64)
+    x = torch.cat([y[:2000] + sigma * torch.randn(2000, 2, generator=g), torch.rand(1000, 2, generator=g) - 0.5])
+    s = torch.full((3000,), sigma)
+    full = torch.maximum(s**2, (rp.nearest_d2(x, net.anchors) - net.delta2) / (2 * rp.chi2_quantile_per_dim(2)))
+    assert torch.equal(net.anchored_sigma2(x, s), full)
+
+
 def test_anchored_scale_is_idle_where_rows_are_far_apart():
     """64-D Gaussian rows: every new point is as far from the rows as the rows are from each other, so delta is of
     the data's size and no held-out point is inflated at small sigma (a generalising sample never is)."""

@@ -67,6 +67,8 @@ OUTLIER_Z = 3.090232306167813
 DATA_MARGIN = 1.25
 #: the most training rows the anchored scale keeps (a seeded subset beyond)
 ANCHOR_ROWS = 8192
+#: the anchors of the first, coarse search (the anchors are in a seeded random order: a random subset)
+ANCHOR_COARSE = 256
 #: distances per block of the anchor search (rows of x x anchors)
 ANCHOR_BLOCK = 2**20
 #: the level of delta^2's quantile (the anchored scale's threshold)
@@ -178,8 +180,14 @@ class Precond(nn.Module):
         s2 = sigma.to(torch.float32) ** 2
         if not self.anchored or self.anchors.shape[0] == 0:
             return s2
-        d2 = (nearest_d2(x, self.anchors) - self.delta2) / (self.n_dim * chi2_quantile_per_dim(self.n_dim))
-        return torch.maximum(s2, d2)
+        nq = self.n_dim * chi2_quantile_per_dim(self.n_dim)
+        # d <= d_coarse (the coarse anchors are anchors): a row with d_coarse^2 <= delta^2 + N q_N sigma^2 is
+        # not inflated, and only the others need the full search (at large sigma, almost none)
+        d2 = nearest_d2(x, self.anchors[:ANCHOR_COARSE])
+        need = d2 > self.delta2 + nq * s2
+        if self.anchors.shape[0] > ANCHOR_COARSE and bool(need.any()):
+            d2 = d2.masked_scatter(need, nearest_d2(x[need], self.anchors))
+        return torch.maximum(s2, (d2 - self.delta2) / nq)
 
     def coefficients(self, x: torch.Tensor, sigma: torch.Tensor):
         """(c_skip, c_out, c_in, weight) per sample, each of shape [B]."""
