@@ -138,12 +138,12 @@ class Precond(nn.Module):
 
     @torch.no_grad()
     def fit_anchors(self, x: torch.Tensor, max_rows: int = ANCHOR_ROWS) -> int:
-        """Keep the rows of x (a seeded subset of max_rows beyond) as the anchors, and delta^2 = DATA_MARGIN
+        """Keep the rows of x (seeded order; a subset of max_rows beyond) as the anchors, and delta^2 = DATA_MARGIN
         times the ANCHOR_LEVEL quantile of a row's squared distance to its nearest other anchor (over at most
         max_rows rows of x); returns the number of anchors."""
         flat = x.reshape(x.shape[0], -1).to(torch.float32)
         order = torch.randperm(flat.shape[0], generator=torch.Generator().manual_seed(0)).to(flat.device)
-        anchors = flat[order[:max_rows]] if flat.shape[0] > max_rows else flat
+        anchors = flat[order[:max_rows]]  # in a random order, so that the first ANCHOR_COARSE are a random subset
         probe = flat[order[-max_rows:]] if flat.shape[0] > max_rows else flat
         two = nearest_d2(probe, anchors, k=min(2, anchors.shape[0]))
         if two.ndim == 1:  # a single anchor: its own distance

@@ -301,7 +301,9 @@ def run(job: Job, args):
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(state.net, device_ids=[device.index] if device.type == "cuda" else None)
+        # the buffers (q, the anchors) are fitted alike on every rank and never change: no per-step broadcast
+        model = DistributedDataParallel(state.net, device_ids=[device.index] if device.type == "cuda" else None,
+                                        broadcast_buffers=False)
     every = args.ckpt_every if args.ckpt_every > 0 else max(1, args.steps // 10)
 
     def checkpoint():
