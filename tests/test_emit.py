@@ -375,7 +375,8 @@ def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
     from pdec.config import SCHEMA
 
     cfg = diffusion_plan.config
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1234, batch=77, lr=0.0042, ema=0.98,
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, anchored=False),
+                              train=dataclasses.replace(cfg.train, steps=1234, batch=77, lr=0.0042, ema=0.98,
                                                              seed=5, target="batch_posterior", sigma_mean=-1.5),
                               sample=dataclasses.replace(cfg.sample, steps=9, solver="euler", grid="auto",
                                                          prior_tol=0.03))
@@ -385,7 +386,7 @@ def test_the_emitter_takes_every_section_key_from_the_schema(diffusion_plan):
     constants = {"steps": {"train": "STEPS", "sample": "STEPS"}, "batch": "BATCH", "lr": "LR", "ema": "EMA",
                  "seed": "SEED", "solver": "SOLVER", "grid": "GRID", "prior_tol": "PRIOR_TOL", "kind": "KIND",
                  "width": "WIDTH", "depth": "DEPTH", "channels": "CHANNELS", "target": "TARGET",
-                 "sigma_mean": "P_MEAN"}
+                 "sigma_mean": "P_MEAN", "anchored": "ANCHORED"}
     for f in SCHEMA:
         # label_dropout: only conditional packages have it (tests/test_conditioning.py)
         if f.section in ("model", "train", "sample") and f.key not in ("sigma_max", "label_dropout"):
