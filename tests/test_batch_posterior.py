@@ -117,13 +117,9 @@ def test_kernel_loss_trains_on_the_chosen_target():
     with pytest.raises(ValueError, match="unknown training target"):
         rt.kernel_loss(yukawa, target="posterior")
 
-    class Identity(torch.nn.Module):  # D(x, sigma) = x: the loss is the weighted |x - target|^2
-        def forward(self, x, sigma, cond=None):
-            return x
-
-        def coefficients(self, x, sigma):
-            one = torch.ones(x.shape[0])
-            return one, one, one, one
+    class Identity(torch.nn.Module):  # D(x, sigma) = x, weight 1: the loss is |x - target|^2
+        def forward(self, x, sigma, cond=None, with_weight=False):
+            return (x, torch.ones(x.shape[0])) if with_weight else x
 
     y = _two_points(128).float()
     g = torch.Generator().manual_seed(0)
@@ -159,13 +155,9 @@ def test_training_sigmas_follow_the_laws_self_similarity():
     assert rt.sigma_mean(yukawa, -0.5) == -0.5
 
     class Record(torch.nn.Module):
-        def forward(self, x, sigma, cond=None):
+        def forward(self, x, sigma, cond=None, with_weight=False):
             self.sigma = sigma
-            return x
-
-        def coefficients(self, x, sigma):
-            one = torch.ones(x.shape[0])
-            return one, one, one, one
+            return (x, torch.ones(x.shape[0])) if with_weight else x
 
     y = _two_points(4096).float()
     for kernel, mean in ((diffusion, -1.2), (yukawa, -2.0), (yukawa, -0.5)):

@@ -201,12 +201,14 @@ class Precond(nn.Module):
         weight = v / (s2 * sd2)
         return c_skip, c_out, c_in, weight
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond=None, with_weight: bool = False):
+        """D(x, sigma[, cond]); with ``with_weight``, (D, the loss weight lambda) from the same coefficients."""
         sigma = sigma.reshape(-1).to(torch.float32).expand(x.shape[0])
-        c_skip, c_out, c_in, _ = self.coefficients(x, sigma)
+        c_skip, c_out, c_in, weight = self.coefficients(x, sigma)
         view = (-1,) + (1,) * (x.ndim - 1)
         F = call(self.backbone, (c_in.view(view) * x).to(x.dtype), (torch.log(sigma) / 4).to(x.dtype), cond)
-        return c_skip.view(view) * x + c_out.view(view) * F.to(torch.float32)
+        D = c_skip.view(view) * x + c_out.view(view) * F.to(torch.float32)
+        return (D, weight) if with_weight else D
 
 
 def sample_train_sigma(n: int, generator: torch.Generator | None = None, device=None,
@@ -239,9 +241,6 @@ def edm_loss(net: nn.Module, x: torch.Tensor, sigma: torch.Tensor, target: torch
     ``net`` is a :class:`Precond` (or a DistributedDataParallel around one); ``target`` the
     denoiser target x - u / a(t) of the kernel; ``cond`` the batch's condition (None: unconditional).
     """
-    inner = net.module if hasattr(net, "module") else net
-    sigma32 = sigma.to(torch.float32)
-    D = call(net, x, sigma32, cond)
-    _, _, _, weight = inner.coefficients(x, sigma32)
+    D, weight = net(x, sigma.to(torch.float32), cond=cond, with_weight=True)  # one pass through the coefficients
     err = (D - target.to(D.dtype)).reshape(x.shape[0], -1).square().mean(1)
     return (weight * err).mean()
