@@ -207,7 +207,11 @@ def _merge(dirs) -> tuple[dict, dict]:
         for k in ("floors", "unavailable", "grid_reasons"):
             res[k].update(j[k])
         settings = settings or dict(j["settings"])
-        settings["datasets_asked"] = list(dict.fromkeys(settings["datasets_asked"] + j["settings"]["datasets_asked"]))
+        for key in ("steps", "n", "nfes"):  # one protocol: a table never mixes training budgets
+            if j["settings"][key] != settings[key]:
+                raise SystemExit(f"--merge: {d} has {key} = {j['settings'][key]}, the first run {settings[key]}")
+        for key in ("datasets_asked", "models", "seeds"):  # runs may add data sets, models or seeds
+            settings[key] = list(dict.fromkeys(settings[key] + j["settings"][key]))
         wall += j["settings"]["wall_s"]
         merged.append(j["settings"]["command"])
     settings.update(wall_s=wall, merged=merged, command=C.command())

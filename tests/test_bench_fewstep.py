@@ -77,6 +77,21 @@ def test_fewstep_smoke(tmp_path):
     F.main(["--merge", str(tmp_path), "--out", str(out2)])
     j2 = json.loads((out2 / "fewstep.json").read_text())
     assert j2["best"] == best and j2["ratios"] == j["ratios"] and "Merged from" in (out2 / "fewstep.md").read_text()
+    # a second run adds a model (its rows join the tables); one with another training budget is refused
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    j3 = json.loads((tmp_path / "fewstep.json").read_text())
+    j3["rows"] = [{**r, "model": "pfgm"} for r in j3["rows"] if r["model"] == "diffusion"]
+    j3["settings"]["models"] = ["pfgm"]
+    (extra / "fewstep.json").write_text(json.dumps(j3))
+    F.main(["--merge", f"{tmp_path},{extra}", "--out", str(out2)])
+    j4 = json.loads((out2 / "fewstep.json").read_text())
+    assert {b["model"] for b in j4["best"]} == set(F.SMOKE_MODELS) | {"pfgm"}
+    assert j4["settings"]["models"][-1] == "pfgm" and "| PFGM (D = 1) |" in (out2 / "fewstep.md").read_text()
+    j3["settings"]["steps"] += 1
+    (extra / "fewstep.json").write_text(json.dumps(j3))
+    with pytest.raises(SystemExit, match="steps"):
+        F.main(["--merge", f"{tmp_path},{extra}", "--out", str(out2)])
 
 
 def test_peer_nfe_is_counted_through_the_libraries():
